@@ -1,0 +1,1 @@
+"""Example ASGI applications built on fastware."""

@@ -1,0 +1,179 @@
+"""Shared test helpers: a schema validator for live Python messages, an
+in-memory ASGI peer that checks every message the library sends, and a real
+server started as a subprocess on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema import validators
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = json.loads((ROOT / "schema" / "asgi-websocket.schema.json").read_text())
+
+# One unit for every wait in the tests; raise it on a slow machine.
+TIMEOUT = float(os.environ.get("FASTWARE_TEST_TIMEOUT", "10"))
+
+
+class _Bytes(str):
+    """A bytes value seen by the validator: its Latin-1 text, marked as binary."""
+
+
+def _to_json_like(value: Any) -> Any:
+    """Python ASGI value -> what JSON Schema validates: bytes as marked text, tuples as lists."""
+    if isinstance(value, bytes):
+        return _Bytes(value.decode("latin-1"))
+    if isinstance(value, Mapping):
+        return {k: _to_json_like(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json_like(v) for v in value]
+    return value
+
+
+def _type_keyword(validator: Any, types: Any, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+    # The schema's convention: `format: binary` strings are bytes, all others str.
+    yield from validators.Draft202012Validator.VALIDATORS["type"](validator, types, instance, schema)
+    is_str_type = "string" in ([types] if isinstance(types, str) else types)
+    if not is_str_type or not isinstance(instance, str):
+        return
+    binary = schema.get("format") == "binary"
+    if binary and not isinstance(instance, _Bytes):
+        yield jsonschema.ValidationError(f"{instance!r} is str, but this key holds bytes")
+    elif not binary and isinstance(instance, _Bytes):
+        yield jsonschema.ValidationError(f"{instance!r} is bytes, but this key holds str")
+
+
+def _utf8_max_bytes(validator: Any, limit: int, instance: Any, schema: dict[str, Any]) -> Iterator[Any]:
+    # The byte limit JSON Schema's maxLength (characters) cannot state.
+    if isinstance(instance, str) and not isinstance(instance, _Bytes) and len(instance.encode("utf-8")) > limit:
+        yield jsonschema.ValidationError(f"{instance!r} is more than {limit} bytes as UTF-8")
+
+
+_Validator = validators.extend(
+    validators.Draft202012Validator, {"type": _type_keyword, "x-utf8-max-bytes": _utf8_max_bytes}
+)
+
+
+def schema_errors(instance: Mapping[str, Any], definition: str) -> list[str]:
+    """Every way `instance` breaks `$defs/<definition>`, as messages (empty when valid)."""
+    schema = {"$ref": f"#/$defs/{definition}", "$defs": SCHEMA["$defs"]}
+    validator = _Validator(schema)
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(_to_json_like(instance))
+    ]
+
+
+def assert_valid(instance: Mapping[str, Any], definition: str) -> None:
+    errors = schema_errors(instance, definition)
+    assert not errors, f"{instance!r} is not a valid {definition}: {errors}"
+
+
+class FakeServer:
+    """An in-memory ASGI server side: queue what the app will receive, record
+    what it sends, and validate every sent message against the schema."""
+
+    def __init__(self, *incoming: Mapping[str, Any], send_error: BaseException | None = None) -> None:
+        self.incoming: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
+        for message in incoming:
+            self.incoming.put_nowait(message)
+        self.sent: list[Mapping[str, Any]] = []
+        self.send_error = send_error
+
+    def push(self, message: Mapping[str, Any]) -> None:
+        self.incoming.put_nowait(message)
+
+    async def receive(self) -> Mapping[str, Any]:
+        return await asyncio.wait_for(self.incoming.get(), TIMEOUT)
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        assert_valid(message, "SendMessage")
+        if self.send_error is not None:
+            raise self.send_error
+        self.sent.append(message)
+
+    def types(self) -> list[str]:
+        return [m["type"] for m in self.sent]
+
+
+def make_scope(**overrides: Any) -> dict[str, Any]:
+    scope: dict[str, Any] = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": "/ws",
+        "raw_path": b"/ws",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},
+    }
+    scope.update(overrides)
+    return scope
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"server did not listen on 127.0.0.1:{port} within {TIMEOUT}s")
+
+
+@contextlib.contextmanager
+def run_server(argv: list[str], port: int) -> Iterator[str]:
+    """Run a server command (argv, already bound to `port`) from the repo root; yield ws://127.0.0.1:port.
+
+    The start-up wait is bounded; the process is always stopped (terminate, then kill).
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_port(port, proc, time.monotonic() + TIMEOUT)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT)
+
+
+def uvicorn_argv(app: str, port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
