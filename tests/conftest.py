@@ -1,5 +1,8 @@
 import sys
 from pathlib import Path
 
-# tests/support.py and the examples package import from the repository root.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Tests import their helpers as `from support import ...`, and the examples package from the repo root.
+TESTS = Path(__file__).resolve().parent
+for path in (TESTS, TESTS.parent):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
