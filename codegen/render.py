@@ -99,6 +99,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["pyrepr"] = repr
+    env.filters["latin1"] = lambda text: text.encode("latin-1")
     env.globals.update(
         const_name=const_name,
         bytes_pattern=bytes_pattern,

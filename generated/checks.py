@@ -34,6 +34,32 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _headers(
+    value: Any, where: str, name_pattern: re.Pattern[bytes] | None, forbidden: list[bytes]
+) -> list[tuple[bytes, bytes]]:
+    """Check headers an application sends: (name, value) byte-string pairs, names as the schema says."""
+    if isinstance(value, Mapping):
+        value = value.items()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise WebSocketTypeError(
+            f"{where} must be an iterable of (name, value) byte-string pairs, not {_type_name(value)}"
+        )
+    headers: list[tuple[bytes, bytes]] = []
+    for pair in value:
+        try:
+            name, content = pair
+        except (TypeError, ValueError):
+            raise WebSocketTypeError(f"{where}: each header must be a (name, value) pair, got {pair!r}") from None
+        if not isinstance(name, bytes) or not isinstance(content, bytes):
+            raise WebSocketTypeError(f"{where}: header names and values must be bytes, got {pair!r}")
+        if name_pattern is not None and name_pattern.fullmatch(name) is None:
+            raise WebSocketValueError(f"{where}: header name {name!r} must be a lowercase token (no pseudo headers)")
+        if name in forbidden:
+            raise WebSocketValueError(f"{where}: header {name!r} may not be set here")
+        headers.append((name, content))
+    return headers
+
+
 def websocket_accept_subprotocol(value: Any) -> str:
     """Check websocket.accept 'subprotocol'."""
     if not isinstance(value, str):
@@ -43,30 +69,12 @@ def websocket_accept_subprotocol(value: Any) -> str:
 
 def websocket_accept_headers(value: Any) -> list[tuple[bytes, bytes]]:
     """Check websocket.accept 'headers': names lowercase tokens; no `sec-websocket-protocol` header."""
-    if isinstance(value, Mapping):
-        value = value.items()
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise WebSocketTypeError(
-            f"websocket.accept 'headers' must be an iterable of (name, value) byte-string pairs, not {_type_name(value)}"
-        )
-    headers: list[tuple[bytes, bytes]] = []
-    for pair in value:
-        try:
-            name, content = pair
-        except (TypeError, ValueError):
-            raise WebSocketTypeError(
-                f"websocket.accept 'headers': each header must be a (name, value) pair, got {pair!r}"
-            ) from None
-        if not isinstance(name, bytes) or not isinstance(content, bytes):
-            raise WebSocketTypeError(f"websocket.accept 'headers': header names and values must be bytes, got {pair!r}")
-        if WEBSOCKET_ACCEPT_HEADERS_NAME.fullmatch(name) is None:
-            raise WebSocketValueError(
-                f"websocket.accept 'headers': header name {name!r} must be a lowercase token (no pseudo headers)"
-            )
-        if name == b"sec-websocket-protocol":
-            raise WebSocketValueError(f"websocket.accept 'headers': header {name!r} may not be set here")
-        headers.append((name, content))
-    return headers
+    return _headers(
+        value,
+        "websocket.accept 'headers'",
+        WEBSOCKET_ACCEPT_HEADERS_NAME,
+        [b"sec-websocket-protocol"],
+    )
 
 
 def websocket_send_bytes(value: Any) -> bytes:
@@ -127,30 +135,12 @@ def websocket_http_response_start_status(value: Any) -> int:
 
 def websocket_http_response_start_headers(value: Any) -> list[tuple[bytes, bytes]]:
     """Check websocket.http.response.start 'headers': names lowercase tokens."""
-    if isinstance(value, Mapping):
-        value = value.items()
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise WebSocketTypeError(
-            f"websocket.http.response.start 'headers' must be an iterable of (name, value) byte-string pairs, not {_type_name(value)}"
-        )
-    headers: list[tuple[bytes, bytes]] = []
-    for pair in value:
-        try:
-            name, content = pair
-        except (TypeError, ValueError):
-            raise WebSocketTypeError(
-                f"websocket.http.response.start 'headers': each header must be a (name, value) pair, got {pair!r}"
-            ) from None
-        if not isinstance(name, bytes) or not isinstance(content, bytes):
-            raise WebSocketTypeError(
-                f"websocket.http.response.start 'headers': header names and values must be bytes, got {pair!r}"
-            )
-        if WEBSOCKET_HTTP_RESPONSE_START_HEADERS_NAME.fullmatch(name) is None:
-            raise WebSocketValueError(
-                f"websocket.http.response.start 'headers': header name {name!r} must be a lowercase token (no pseudo headers)"
-            )
-        headers.append((name, content))
-    return headers
+    return _headers(
+        value,
+        "websocket.http.response.start 'headers'",
+        WEBSOCKET_HTTP_RESPONSE_START_HEADERS_NAME,
+        [],
+    )
 
 
 def websocket_http_response_body_body(value: Any) -> bytes:
