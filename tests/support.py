@@ -177,3 +177,33 @@ def uvicorn_argv(app: str, port: int, *extra: str) -> list[str]:
         "warning",
         *extra,
     ]
+
+
+@contextlib.contextmanager
+def serve(argv: list[str], port: int, *, env: Mapping[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
+    """Like run_server, with extra environment variables and the server's output in a file.
+
+    A file, not a pipe nobody reads: a chatty server (daphne logs every
+    connection) would otherwise block once the pipe buffer is full.
+    """
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    with open(log or os.devnull, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_for_port(port, proc, time.monotonic() + TIMEOUT)
+            yield f"ws://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=TIMEOUT)
+
+
+def hypercorn_argv(app: str, port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}", *extra]
+
+
+def daphne_argv(app: str, port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *extra, app]

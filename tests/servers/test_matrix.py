@@ -1,0 +1,302 @@
+"""The real-server matrix: every case of the protocol, on every server, through the `websockets` client.
+
+Each test is one case (a row), parametrized over the `server` fixture (the
+columns). Where a server cannot do something the test first asserts what
+fastware does about it, then xfails with the server's limitation by name.
+The application side (apps.py) runs in the server process; what it saw is
+read back over /result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+from server_matrix import Server
+from support import TIMEOUT
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+T = TypeVar("T")
+
+MIB = 1024 * 1024
+NON_ASCII = "héllo wörld ✓ 😀 中文 Ω"
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 3 * TIMEOUT) -> T:
+    """Run one client scenario, bounded as a whole."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def client(url: str, **kwargs: Any) -> Any:
+    # max_size=None: the 1 MiB cases (and their JSON framing) exceed the client's default limit.
+    return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_size=None, **kwargs)
+
+
+async def fetch_record(server: Server, key: str) -> dict[str, Any]:
+    """What the handler of connection `key` saw, once it finished (apps.result waits for that)."""
+    async with client(f"{server.url}/result?of={key}") as ws:
+        record = json.loads(await asyncio.wait_for(ws.recv(), 2 * TIMEOUT))
+    assert record.get("finished"), f"{server.name}: handler {key} did not finish: {record}\n{server.log_tail()}"
+    return record
+
+
+async def echo_all(ws: ClientConnection, messages: list[Any]) -> list[Any]:
+    """Send every message, then read as many replies."""
+    for message in messages:
+        await ws.send(message)
+    return [await asyncio.wait_for(ws.recv(), TIMEOUT) for _ in messages]
+
+
+async def closed_by_client(ws: ClientConnection, code: int | None, reason: str = "") -> None:
+    # code None sends a close frame without a code (websockets' way of sending no status).
+    await ws.close(code, reason)  # type: ignore[arg-type]
+
+
+# Echo ---------------------------------------------------------------------
+
+
+def test_text_echo(server: Server) -> None:
+    messages = ["hello", NON_ASCII, "x" * MIB, NON_ASCII * (MIB // len(NON_ASCII.encode()))]
+
+    async def scenario() -> tuple[list[Any], dict[str, Any]]:
+        key = new_key()
+        async with client(f"{server.url}/echo/text?key={key}") as ws:
+            replies = await echo_all(ws, messages)
+        return replies, await fetch_record(server, key)
+
+    replies, record = run(scenario())
+    assert replies == messages
+    assert record["echoed"] == len(messages)
+    assert "disconnect" in record, record  # its code is the client-close rows' business
+
+
+def test_bytes_echo(server: Server) -> None:
+    messages = [b"\x00\xff binary", NON_ASCII.encode(), os.urandom(MIB)]
+
+    async def scenario() -> list[Any]:
+        async with client(f"{server.url}/echo/bytes") as ws:
+            return await echo_all(ws, messages)
+
+    assert run(scenario()) == messages
+
+
+def test_json_echo(server: Server) -> None:
+    # The last is exactly 1 MiB on the wire: '{"big":"' + 2-byte characters + '"}'.
+    big = {"big": "é" * ((MIB - 10) // 2)}
+    values: list[Any] = ["", {}, [], None, 0, {"text": NON_ASCII, "nested": [1, 2.5, True]}, big]
+    frames = [json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in values]
+    assert len(frames[-1].encode()) == MIB
+
+    async def scenario() -> list[Any]:
+        async with client(f"{server.url}/echo/json") as ws:
+            replies = await echo_all(ws, frames)
+        return [json.loads(r) for r in replies]
+
+    assert run(scenario()) == values
+
+
+def _xfail_empty_dropped(server: Server) -> None:
+    if server.name in ("daphne", "uvicorn-sansio"):
+        pytest.xfail(f"{server.name}: silently drops an empty message the app sends (truthiness test on send)")
+
+
+@pytest.mark.parametrize("empty", ["", b""], ids=["text", "bytes"])
+def test_empty_message_echo(server: Server, empty: str | bytes) -> None:
+    # The empty message is followed by a marker: a server that drops it shows the marker first.
+    path = "/echo/text" if isinstance(empty, str) else "/echo/bytes"
+    marker = "after" if isinstance(empty, str) else b"after"
+
+    async def scenario() -> Any:
+        async with client(server.url + path) as ws:
+            await ws.send(empty)
+            await ws.send(marker)
+            return await asyncio.wait_for(ws.recv(), TIMEOUT)
+
+    first = run(scenario())
+    if first == marker:
+        _xfail_empty_dropped(server)
+    assert first == empty
+
+
+# Handshake ----------------------------------------------------------------
+
+
+def test_subprotocol(server: Server) -> None:
+    async def scenario() -> tuple[str | None, str]:
+        async with client(f"{server.url}/subprotocol", subprotocols=["alpha", "beta"]) as ws:  # type: ignore[list-item]
+            return ws.subprotocol, await asyncio.wait_for(ws.recv(), TIMEOUT)  # type: ignore[return-value]
+
+    assert run(scenario()) == ("beta", "beta")
+
+
+def test_accept_headers(server: Server) -> None:
+    key = new_key()
+
+    async def scenario() -> tuple[Any, dict[str, Any]]:
+        async with client(f"{server.url}/accept-headers?key={key}") as ws:
+            headers = ws.response.headers  # type: ignore[union-attr]
+        return headers, await fetch_record(server, key)
+
+    headers, record = run(scenario())
+    if server.name == "daphne":
+        # fastware refuses, as the schema says for spec < 2.1, instead of sending headers daphne would drop.
+        assert "2.1" in record["unsupported"]
+        assert "x-fastware" not in headers
+        pytest.xfail("daphne: reports no spec_version (2.0) and ignores accept headers (daphne #326)")
+    assert "unsupported" not in record
+    assert headers["x-fastware"] == "accepted"
+    assert headers["set-cookie"] == "session=1"
+
+
+def test_reject_before_accept_is_403(server: Server) -> None:
+    key = new_key()
+
+    async def scenario() -> tuple[int, dict[str, Any]]:
+        with pytest.raises(InvalidStatus) as info:
+            async with client(f"{server.url}/reject?key={key}"):
+                pass
+        return info.value.response.status_code, await fetch_record(server, key)
+
+    status, record = run(scenario())
+    assert status == 403
+    assert record["rejected"] is True
+    assert "error" not in record
+
+
+def test_denial_response(server: Server) -> None:
+    key = new_key()
+
+    async def scenario() -> tuple[Any, dict[str, Any]]:
+        with pytest.raises(InvalidStatus) as info:
+            async with client(f"{server.url}/deny?key={key}"):
+                pass
+        return info.value.response, await fetch_record(server, key)
+
+    response, record = run(scenario())
+    if server.name == "daphne":
+        # fastware raises UnsupportedByServerError; the app's documented fallback gives 403.
+        assert "websocket.http.response" in record["unsupported"]
+        assert response.status_code == 403
+        pytest.xfail("daphne: does not offer the websocket.http.response extension (denial responses)")
+    assert "error" not in record, record
+    assert response.status_code == 401
+    assert response.headers["x-denied"] == "by-app"
+    assert response.body == b"denied by fastware"
+
+
+# Closing ------------------------------------------------------------------
+
+APP_CLOSE_REASON = "app says bye ✓"
+
+
+async def _app_close(server: Server, code: int, reason: str) -> tuple[int | None, str | None, dict[str, Any]]:
+    key = new_key()
+    async with client(f"{server.url}/close?key={key}&code={code}&reason={reason}") as ws:
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+        code_seen, reason_seen = ws.close_code, ws.close_reason
+    return code_seen, reason_seen, await fetch_record(server, key)
+
+
+def test_app_close_code(server: Server) -> None:
+    code, _, record = run(_app_close(server, 4001, "bye"))
+    assert "error" not in record, record
+    assert code == 4001
+
+
+def test_app_close_reason(server: Server) -> None:
+    _, reason, record = run(_app_close(server, 4001, APP_CLOSE_REASON))
+    if server.name == "daphne":
+        # Spec 2.0 predates the reason (2.3): fastware leaves it out, as the schema says.
+        assert "error" not in record, record
+        assert reason == ""
+        pytest.xfail("daphne: reports spec 2.0 and cannot send a close reason (daphne #374)")
+    assert reason == APP_CLOSE_REASON
+
+
+@pytest.mark.parametrize("code", [1001, 1011])
+def test_app_close_standard_codes(server: Server, code: int) -> None:
+    seen, _, record = run(_app_close(server, code, "bye"))
+    if server.name == "daphne":
+        # daphne's send() raises a bare Exception from autobahn; the app dies and daphne closes with 1011.
+        assert "invalid close code" in record["error"]
+        pytest.xfail(f"daphne: autobahn refuses close code {code} (only 1000 and 3000-4999 may be sent)")
+    assert "error" not in record, record
+    assert seen == code
+
+
+async def _client_close(server: Server, code: int | None, reason: str) -> dict[str, Any]:
+    key = new_key()
+    async with client(f"{server.url}/wait-disconnect?key={key}") as ws:
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "ready"
+        await closed_by_client(ws, code, reason)
+    return await fetch_record(server, key)
+
+
+def test_client_close_code(server: Server) -> None:
+    record = run(_client_close(server, 4002, "bye"))
+    if server.name == "hypercorn" and record["disconnect"]["code"] == 1006:
+        pytest.xfail("hypercorn: reports every client close as 1006 (hypercorn #127)")
+    assert record["disconnect"]["code"] == 4002
+
+
+def test_client_close_reason(server: Server) -> None:
+    reason = "client says bye ✓"
+    record = run(_client_close(server, 4002, reason))
+    if server.name in ("hypercorn", "daphne"):
+        assert record["disconnect"]["reason"] == ""
+        pytest.xfail(f"{server.name}: does not pass the client's close reason to the app (no disconnect reason)")
+    assert record["disconnect"] == {"code": 4002, "reason": reason}
+
+
+def test_client_close_without_code(server: Server) -> None:
+    # RFC 6455: no status code in the close frame is reported as 1005; daphne sends code None, read as 1005.
+    record = run(_client_close(server, None, ""))
+    if server.name == "hypercorn" and record["disconnect"]["code"] == 1006:
+        pytest.xfail("hypercorn: reports every client close as 1006 (hypercorn #127)")
+    assert record["disconnect"] == {"code": 1005, "reason": ""}
+
+
+# The peer vanishing -------------------------------------------------------
+
+# The code each server reports when the TCP connection drops without a close frame.
+DROP_CODES = {
+    "uvicorn-websockets": 1006,
+    "uvicorn-wsproto": 1005,
+    "uvicorn-sansio": 1005,
+    "hypercorn": 1006,
+    "daphne": 1006,
+}
+
+
+async def _drop(server: Server, path: str) -> dict[str, Any]:
+    key = new_key()
+    async with client(f"{server.url}{path}?key={key}") as ws:
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "ready"
+        ws.transport.abort()  # no close frame: the TCP connection just goes
+    return await fetch_record(server, key)
+
+
+def test_abrupt_drop_while_receiving(server: Server) -> None:
+    record = run(_drop(server, "/wait-disconnect"))
+    assert "error" not in record, record
+    assert record["disconnect"] == {"code": DROP_CODES[server.name], "reason": ""}
+
+
+def test_abrupt_drop_while_sending(server: Server) -> None:
+    # An app that only sends learns the client is gone from send(): WebSocketDisconnect(1006).
+    record = run(_drop(server, "/send-until-gone"))
+    assert "error" not in record, record
+    if "gave_up_after" in record:
+        pytest.xfail(f"{server.name}: send() to a dropped connection is a silent no-op (ASGI 2.4 OSError not raised)")
+    assert record["disconnect"] == {"code": 1006, "reason": ""}
