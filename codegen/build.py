@@ -23,6 +23,7 @@ TEMPLATE_OUTPUTS = {
     "methods.py.jinja": "generated/methods.py",
     "metadata.py.jinja": "generated/metadata.py",
     "messages.md.jinja": "generated/docs/messages.md",
+    "unions.py.jinja": "generated/unions.py",
 }
 
 

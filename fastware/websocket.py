@@ -98,6 +98,9 @@ class WebSocket(WebSocketMethods):
             raise WebSocketValueError(f"WebSocket needs a 'websocket' scope, but got type {scope.get('type')!r}")
         if validate:
             _validation.validate_scope(scope)
+            # Checking inside the callables keeps validated mode on the same fast path as the default.
+            receive = _validation.validating_receive(receive)
+            send = _validation.validating_send(send)
         self._scope = scope
         self._receive = receive
         self._send = send
@@ -168,7 +171,7 @@ class WebSocket(WebSocketMethods):
     def _set_state(self, state: State) -> None:
         self._state = state
         # The hot path reads these flags, not the enum.
-        ready = state is State.CONNECTED and not self._validate
+        ready = state is State.CONNECTED
         self._send_ready = ready
         self._receive_ready = ready
 
@@ -183,8 +186,6 @@ class WebSocket(WebSocketMethods):
         next_state = TRANSITIONS.get((state, msg_type))
         if next_state is None:
             raise WebSocketStateError(f"send {msg_type!r}", state.name, HINTS[state])
-        if self._validate:
-            _validation.validate_outgoing(message)
         try:
             await self._send(message)
         except OSError:
@@ -202,9 +203,7 @@ class WebSocket(WebSocketMethods):
         return WebSocketDisconnect(1006)
 
     def _apply_received(self, message: Message) -> None:
-        """Validate (in validated mode) and apply the transition of a received message."""
-        if self._validate:
-            _validation.validate_incoming(message)
+        """Apply the transition of a received message (validated mode checked it in receive())."""
         msg_type = message.get("type")
         next_state = TRANSITIONS.get((self._state, msg_type))  # type: ignore[arg-type]
         if next_state is None:
