@@ -1,0 +1,235 @@
+"""In-process echo benchmark: raw ASGI, Starlette, fastware and fastware validated mode.
+
+Each variant runs an echo loop (receive one message, send it back) against
+minimal async receive/send callables, so what is measured is the WebSocket
+layer itself. Variants run interleaved, round after round, and the median of
+the rounds is reported as nanoseconds per echoed message (one message in, one
+out) with ratios to raw ASGI and to Starlette.
+
+    .venv/bin/python benchmarks/inprocess.py [--quick] [--rounds N] [--messages N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from starlette.websockets import WebSocket as StarletteWebSocket
+
+from fastware import WebSocket
+
+Message = Mapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Loop = Callable[[Receive, Send, int], Awaitable[None]]
+
+SCOPE: dict[str, Any] = {
+    "type": "websocket",
+    "asgi": {"version": "3.0", "spec_version": "2.5"},
+    "http_version": "1.1",
+    "scheme": "ws",
+    "path": "/ws",
+    "raw_path": b"/ws",
+    "query_string": b"",
+    "root_path": "",
+    "headers": [(b"host", b"127.0.0.1")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
+    "subprotocols": [],
+    "extensions": {},
+}
+
+PAYLOADS: dict[str, Message] = {
+    "text": {"type": "websocket.receive", "text": "hello, world"},
+    "bytes": {"type": "websocket.receive", "bytes": b"hello, world"},
+    "json": {"type": "websocket.receive", "text": '{"a":1,"b":[1,2,3],"c":"x"}'},
+}
+KINDS = tuple(PAYLOADS)
+VARIANTS = ("raw", "starlette", "fastware", "validated")
+
+
+def make_peer(message: Message) -> tuple[Receive, Send]:
+    """The cheapest ASGI server side possible: connect once, then `message` forever; sends are dropped."""
+    connected = False
+
+    async def receive() -> Message:
+        nonlocal connected
+        if connected:
+            return message
+        connected = True
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        pass
+
+    return receive, send
+
+
+# Raw ASGI: what a careful hand-written app does (checks the type, reads the key it needs).
+
+
+async def _raw_text(receive: Receive, send: Send, n: int) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    for _ in range(n):
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            raise RuntimeError(message)
+        await send({"type": "websocket.send", "text": message["text"]})
+
+
+async def _raw_bytes(receive: Receive, send: Send, n: int) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    for _ in range(n):
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            raise RuntimeError(message)
+        await send({"type": "websocket.send", "bytes": message["bytes"]})
+
+
+async def _raw_json(receive: Receive, send: Send, n: int) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    loads, dumps = json.loads, json.dumps
+    for _ in range(n):
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            raise RuntimeError(message)
+        await send({"type": "websocket.send", "text": dumps(loads(message["text"]))})
+
+
+# Starlette and fastware share the same application code.
+
+
+def _wrapped(factory: Callable[[Receive, Send], Any], kind: str) -> Loop:
+    async def text(receive: Receive, send: Send, n: int) -> None:
+        ws = factory(receive, send)
+        await ws.accept()
+        for _ in range(n):
+            await ws.send_text(await ws.receive_text())
+
+    async def bytes_(receive: Receive, send: Send, n: int) -> None:
+        ws = factory(receive, send)
+        await ws.accept()
+        for _ in range(n):
+            await ws.send_bytes(await ws.receive_bytes())
+
+    async def json_(receive: Receive, send: Send, n: int) -> None:
+        ws = factory(receive, send)
+        await ws.accept()
+        for _ in range(n):
+            await ws.send_json(await ws.receive_json())
+
+    return {"text": text, "bytes": bytes_, "json": json_}[kind]
+
+
+FACTORIES: dict[str, Callable[[Receive, Send], Any]] = {
+    "starlette": lambda receive, send: StarletteWebSocket(SCOPE, receive, send),
+    "fastware": lambda receive, send: WebSocket(SCOPE, receive, send),
+    "validated": lambda receive, send: WebSocket(SCOPE, receive, send, validate=True),
+}
+
+
+def loops() -> dict[tuple[str, str], Loop]:
+    table: dict[tuple[str, str], Loop] = {
+        ("raw", "text"): _raw_text,
+        ("raw", "bytes"): _raw_bytes,
+        ("raw", "json"): _raw_json,
+    }
+    for variant, factory in FACTORIES.items():
+        for kind in KINDS:
+            table[variant, kind] = _wrapped(factory, kind)
+    return table
+
+
+def _recorder(sent: list[Message]) -> Send:
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    return send
+
+
+def check_loops() -> None:
+    """Prove every loop really echoes: run each against a recording peer and compare what it sent."""
+    for (variant, kind), loop in loops().items():
+        received = PAYLOADS[kind]
+        sent: list[Message] = []
+        receive, _ = make_peer(received)
+        asyncio.run(loop(receive, _recorder(sent), 3))
+        key = "bytes" if kind == "bytes" else "text"
+        decode: Callable[[Any], Any] = json.loads if kind == "json" else (lambda value: value)
+        echoed = [decode(m.get(key)) for m in sent[1:] if m.get("type") == "websocket.send"]
+        if sent[0].get("type") != "websocket.accept" or echoed != [decode(received[key])] * 3:
+            raise RuntimeError(f"the {variant} {kind} loop does not echo: it sent {sent!r}")
+
+
+def _time_one(loop: Loop, kind: str, n: int) -> float:
+    """Nanoseconds per echoed message for one run of `loop`."""
+    receive, send = make_peer(PAYLOADS[kind])
+    gc.collect()
+    start = time.perf_counter_ns()
+    asyncio.run(loop(receive, send, n))
+    return (time.perf_counter_ns() - start) / n
+
+
+def run(rounds: int = 15, messages: int = 100_000) -> dict[str, Any]:
+    """Run every (variant, kind) `rounds` times, interleaved; return the medians and ratios."""
+    check_loops()
+    table = loops()
+    samples: dict[str, dict[str, list[float]]] = {k: {v: [] for v in VARIANTS} for k in KINDS}
+    for (_, kind), loop in table.items():  # warm up: imports, pydantic's validators, caches
+        _time_one(loop, kind, min(messages, 1000))
+    for round_no in range(rounds):
+        # Rotate the order each round so no variant always runs right after another.
+        order = list(table.items())
+        shift = round_no % len(order)
+        for (variant, kind), loop in order[shift:] + order[:shift]:
+            samples[kind][variant].append(_time_one(loop, kind, messages))
+    medians = {k: {v: statistics.median(s) for v, s in by_variant.items()} for k, by_variant in samples.items()}
+    return {
+        "rounds": rounds,
+        "messages": messages,
+        "ns_per_message": medians,
+        "samples": samples,
+        # Rates relative to raw and to Starlette (higher is faster): other_ns / this_ns.
+        "rate_vs_raw": {k: {v: m["raw"] / m[v] for v in VARIANTS} for k, m in medians.items()},
+        "rate_vs_starlette": {k: {v: m["starlette"] / m[v] for v in VARIANTS} for k, m in medians.items()},
+        "validated_overhead_ns": {k: m["validated"] - m["fastware"] for k, m in medians.items()},
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    lines = [
+        "| echo | variant | ns per echoed message | rate vs raw | rate vs Starlette |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for kind in KINDS:
+        for variant in VARIANTS:
+            ns = result["ns_per_message"][kind][variant]
+            raw = result["rate_vs_raw"][kind][variant]
+            star = result["rate_vs_starlette"][kind][variant]
+            lines.append(f"| {kind} | {variant} | {ns:,.0f} | {raw:.2f} | {star:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts, to prove the benchmark runs")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args()
+    rounds, messages = (2, 200) if args.quick else (args.rounds, args.messages)
+    result = run(rounds, messages)
+    print(json.dumps(result, indent=1) if args.json else format_table(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Run every benchmark and write docs/performance.md and docs/performance.svg.
+
+    .venv/bin/python benchmarks/run.py            # full run, a few minutes on 2 cores
+    .venv/bin/python benchmarks/run.py --quick    # tiny counts, to prove it runs
+    .venv/bin/python benchmarks/run.py --out DIR  # write the page and chart elsewhere
+
+The targets of issue 6 are checked against the medians and reported as
+held or missed; the exit status is 0 either way (a benchmark is not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import end_to_end  # noqa: E402  (the benchmarks sit beside this script)
+import inprocess  # noqa: E402
+import memory  # noqa: E402
+
+COLOURS = {"raw": "#7f7f7f", "starlette": "#d62728", "fastware": "#1f77b4", "validated": "#9ecae1"}
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    with_proc = Path("/proc/cpuinfo")
+    if with_proc.exists():
+        for line in with_proc.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = {name: metadata.version(name) for name in ("fastware", "starlette", "uvicorn", "websockets", "pydantic")}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "os": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "versions": ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "commit": commit or "unknown",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def targets(inproc: dict[str, Any], e2e: dict[str, Any], mem: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(target, measured, held) for each target of issue 6."""
+    ns = inproc["ns_per_message"]
+    text_raw = inproc["rate_vs_raw"]["text"]["fastware"]
+    text_star = inproc["rate_vs_starlette"]["text"]["fastware"]
+    json_star = inproc["rate_vs_starlette"]["json"]["fastware"]
+    # An echoed message is two ASGI messages (one received, one sent); the target is per message.
+    validated = max(inproc["validated_overhead_ns"].values()) / 2
+    e2e_rate = e2e["rate_vs_raw"]["fastware"]
+    obj = mem["idle_object_bytes"]["fastware"]
+    return [
+        ("in-process text echo ≥ 0.6 of raw ASGI's rate (aim 0.75)", f"{text_raw:.2f}", text_raw >= 0.6),
+        ("in-process text echo ≥ 2× Starlette's rate", f"{text_star:.2f}×", text_star >= 2),
+        ("send_json/receive_json ≥ 1.3× Starlette's rate", f"{json_star:.2f}×", json_star >= 1.3),
+        (
+            "validated mode ≤ 1 µs per message over default",
+            f"{validated:,.0f} ns per message ({max(ns[k]['validated'] - ns[k]['fastware'] for k in ns):,.0f} per echo)",
+            validated <= 1000,
+        ),
+        ("end to end through uvicorn ≥ 0.95 of raw's rate", f"{e2e_rate:.2f}", e2e_rate >= 0.95),
+        ("a WebSocket object ≤ 1 KiB", f"{obj:,.0f} bytes", obj <= 1024),
+    ]
+
+
+def chart(inproc: dict[str, Any]) -> str:
+    """A horizontal bar chart of in-process ns per echoed message, as a self-contained SVG."""
+    ns = inproc["ns_per_message"]
+    bar, gap, label_w, plot_w, top = 14, 8, 150, 520, 30
+    rows = [(kind, variant) for kind in inprocess.KINDS for variant in inprocess.VARIANTS]
+    height = top + len(rows) * (bar + 4) + len(inprocess.KINDS) * gap + 30
+    scale = plot_w / max(ns[k][v] for k, v in rows)
+    width = label_w + plot_w + 90
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="10" y="18" font-weight="bold">In-process echo: ns per echoed message, median of '
+        f"{inproc['rounds']} rounds (shorter is faster)</text>",
+    ]
+    y = top
+    for kind in inprocess.KINDS:
+        for variant in inprocess.VARIANTS:
+            value = ns[kind][variant]
+            w = max(1.0, value * scale)
+            out.append(f'<text x="{label_w - 6}" y="{y + bar - 3}" text-anchor="end">{kind} · {variant}</text>')
+            out.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}" fill="{COLOURS[variant]}"/>')
+            out.append(f'<text x="{label_w + w + 4:.1f}" y="{y + bar - 3}">{value:,.0f}</text>')
+            y += bar + 4
+        y += gap
+    out.append(f'<text x="10" y="{height - 10}" fill="#555">{html.escape("written by benchmarks/run.py")}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def page(info: dict[str, str], inproc: dict[str, Any], e2e: dict[str, Any], mem: dict[str, Any], quick: bool) -> str:
+    held = targets(inproc, e2e, mem)
+    target_rows = "\n".join(f"| {t} | {m} | {'held' if ok else '**missed**'} |" for t, m, ok in held)
+    note = (
+        "\n> **Quick run**: tiny counts that only prove the benchmarks work; the figures mean nothing.\n"
+        if quick
+        else ""
+    )
+    return f"""# Performance
+
+Written by `benchmarks/run.py` (`.venv/bin/python benchmarks/run.py`); do not edit by hand.
+{note}
+## Machine
+
+| | |
+| --- | --- |
+| CPU | {info["cpu"]} |
+| OS | {info["os"]} |
+| Python | {info["python"]} |
+| packages | {info["versions"]} |
+| commit | {info["commit"]} |
+| run | {info["date"]} |
+
+Every figure is a median over interleaved, repeated runs: each round runs every variant once, in
+an order that rotates from round to round, so background load spreads over all of them.
+
+## Targets
+
+| target | measured | |
+| --- | --- | --- |
+{target_rows}
+
+## In process
+
+An echo loop (receive a message, send it back) against the cheapest possible async `receive`
+and `send` callables, so only the WebSocket layer is measured. *raw* is hand-written ASGI dict
+handling that checks the message type; *starlette* is `starlette.websockets.WebSocket`;
+*fastware* the default mode; *validated* is `WebSocket(..., validate=True)`. The text and bytes
+loops use `receive_text`/`send_text` and `receive_bytes`/`send_bytes`, the JSON loop
+`receive_json`/`send_json` (raw: `json.loads`/`json.dumps`) on `{{"a":1,"b":[1,2,3],"c":"x"}}`.
+One echoed message is one message received plus one sent. {inproc["rounds"]} rounds of
+{inproc["messages"]:,} messages.
+
+{inprocess.format_table(inproc)}
+
+![In-process echo, ns per echoed message](performance.svg)
+
+## End to end
+
+uvicorn (one worker, its default WebSocket protocol) serving the text echo app of each variant
+on 127.0.0.1; {e2e["clients"]} client processes using the `websockets` library, each with
+{e2e["connections"]} connections echoing {e2e["messages"]:,} 64-byte text messages one at a time.
+Messages per second are wall clock from "go" to the last client done; server CPU is user +
+system time of the uvicorn process per message. {e2e["rounds"]} rounds. The server and its
+clients share the 2 cores, so the rate also measures the clients; the server's CPU time per
+message is the steadier figure.
+
+{end_to_end.format_table(e2e)}
+
+## Memory
+
+Measured with tracemalloc over {mem["count"]:,} objects or connections. An idle object is
+built on a shared scope before `accept()`; an open connection is an accepted connection whose
+app task waits in `receive()` (task, coroutine frames, WebSocket, the scope copy and the
+in-memory queue standing in for the server's side). `sys.getsizeof` of a fastware WebSocket:
+{mem["idle_object_bytes"]["fastware_sizeof"]} bytes.
+
+{memory.format_table(mem)}
+
+## Raw results
+
+<details><summary>JSON</summary>
+
+```json
+{json.dumps({"in_process": inproc, "end_to_end": e2e, "memory": mem}, indent=1)}
+```
+
+</details>
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts, to prove the benchmarks run")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where to write performance.md/.svg")
+    args = parser.parse_args()
+    info = machine()
+    if args.quick:
+        inproc = inprocess.run(rounds=2, messages=200)
+        e2e = end_to_end.run(rounds=1, clients=1, connections=2, messages=20)
+        mem = memory.run(count=50)
+    else:
+        print("in-process echo ...", flush=True)
+        inproc = inprocess.run()
+        print(inprocess.format_table(inproc), flush=True)
+        print("end to end through uvicorn ...", flush=True)
+        e2e = end_to_end.run()
+        print(end_to_end.format_table(e2e), flush=True)
+        print("memory ...", flush=True)
+        mem = memory.run()
+        print(memory.format_table(mem), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "performance.md").write_text(page(info, inproc, e2e, mem, args.quick))
+    (args.out / "performance.svg").write_text(chart(inproc))
+    for target, measured, ok in targets(inproc, e2e, mem):
+        print(f"{'held  ' if ok else 'MISSED'}  {target}: {measured}")
+    print(f"wrote {args.out / 'performance.md'} and {args.out / 'performance.svg'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Each benchmark runs, in quick mode (tiny counts), and reports every figure it promises.
+
+No test asserts a time or a ratio: speed is for benchmarks/, on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from support import ROOT, TIMEOUT
+
+BENCH = ROOT / "benchmarks"
+VARIANTS = {"raw", "starlette", "fastware", "validated"}
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=6 * TIMEOUT,  # the end-to-end run starts three servers and their clients
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_inprocess_reports_every_variant_and_message_kind() -> None:
+    result = json.loads(_run("inprocess.py", "--json").stdout)
+    assert set(result["ns_per_message"]) == {"text", "bytes", "json"}
+    for kind, by_variant in result["ns_per_message"].items():
+        assert set(by_variant) == VARIANTS
+        assert all(_positive(ns) for ns in by_variant.values()), (kind, by_variant)
+        assert result["rate_vs_raw"][kind]["raw"] == 1
+        assert result["rate_vs_starlette"][kind]["starlette"] == 1
+        assert all(len(samples) == result["rounds"] for samples in result["samples"][kind].values())
+
+
+def test_inprocess_loops_really_echo() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import inprocess
+    finally:
+        sys.path.remove(str(BENCH))
+    inprocess.check_loops()  # raises when a loop sends anything but the echo of what it received
+
+
+def test_end_to_end_serves_all_three_apps_through_uvicorn() -> None:
+    result = json.loads(_run("end_to_end.py", "--json").stdout)
+    assert set(result["medians"]) == {"raw", "starlette", "fastware"}
+    for name, medians in result["medians"].items():
+        assert _positive(medians["messages_per_second"]), name
+        assert medians["server_cpu_us_per_message"] >= 0, name
+        assert len(result["samples"][name]) == result["rounds"]
+    assert result["rate_vs_raw"]["raw"] == 1
+
+
+def test_memory_reports_object_and_connection_sizes() -> None:
+    result = json.loads(_run("memory.py", "--json").stdout)
+    assert set(result["idle_object_bytes"]) == {"starlette", "fastware", "validated", "fastware_sizeof"}
+    assert all(_positive(size) for size in result["idle_object_bytes"].values())
+    assert set(result["open_connection_bytes"]) == {"raw", "starlette", "fastware"}
+    assert all(_positive(size) for size in result["open_connection_bytes"].values())
+    assert result["open_connection_over_raw_bytes"]["raw"] == 0
+
+
+def test_run_writes_the_page_and_a_chart(tmp_path: Path) -> None:
+    out = _run("run.py", "--out", str(tmp_path)).stdout
+    page = (tmp_path / "performance.md").read_text()
+    for heading in ("## Machine", "## Targets", "## In process", "## End to end", "## Memory"):
+        assert heading in page
+    assert page.count("| held |") + page.count("| **missed** |") == 6  # every target is judged
+    svg = ET.parse(tmp_path / "performance.svg").getroot()
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + 12  # background + one bar per row
+    assert "wrote" in out
