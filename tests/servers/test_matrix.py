@@ -28,6 +28,31 @@ MIB = 1024 * 1024
 NON_ASCII = "héllo wörld ✓ 😀 中文 Ω"
 
 
+# What a server cannot do: (case, server) -> the limitation, by name. A test for a listed pair first
+# asserts the limitation shows exactly as described (so a server that gains the feature fails the
+# test until this table is updated, like a strict xfail), then xfails with this reason.
+LIMITATIONS: dict[tuple[str, str], str] = {
+    (
+        "empty_message_echo",
+        "daphne",
+    ): "daphne: silently drops an empty message the app sends (truthiness test in handle_reply)",
+    ("accept_headers", "daphne"): "daphne: reports no spec_version (so 2.0) and ignores accept headers (daphne #326)",
+    ("denial_response", "daphne"): "daphne: does not offer the websocket.http.response extension",
+    ("app_close_reason", "daphne"): "daphne: reports spec 2.0 and never sends a close reason (daphne #374)",
+    ("app_close_standard_codes", "daphne"): "daphne: autobahn refuses to send 1001-1015 (only 1000 and 3000-4999)",
+    ("client_close_code", "hypercorn"): "hypercorn: reports every client close as 1006 (hypercorn #127)",
+    ("client_close_without_code", "hypercorn"): "hypercorn: reports every client close as 1006 (hypercorn #127)",
+    ("client_close_reason", "hypercorn"): "hypercorn: never passes a disconnect reason to the app",
+    ("client_close_reason", "daphne"): "daphne: never passes a disconnect reason to the app",
+    ("drop_while_sending", "hypercorn"): "hypercorn: send() after the client vanished is a silent no-op, not OSError",
+    ("drop_while_sending", "daphne"): "daphne: send() after the client vanished is a silent no-op, not OSError",
+}
+
+
+def limitation(case: str, server: Server) -> str | None:
+    return LIMITATIONS.get((case, server.name))
+
+
 def run(coro: Coroutine[Any, Any, T], timeout: float = 3 * TIMEOUT) -> T:
     """Run one client scenario, bounded as a whole."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
@@ -105,11 +130,6 @@ def test_json_echo(server: Server) -> None:
     assert run(scenario()) == values
 
 
-def _xfail_empty_dropped(server: Server) -> None:
-    if server.name in ("daphne", "uvicorn-sansio"):
-        pytest.xfail(f"{server.name}: silently drops an empty message the app sends (truthiness test on send)")
-
-
 @pytest.mark.parametrize("empty", ["", b""], ids=["text", "bytes"])
 def test_empty_message_echo(server: Server, empty: str | bytes) -> None:
     # The empty message is followed by a marker: a server that drops it shows the marker first.
@@ -123,8 +143,9 @@ def test_empty_message_echo(server: Server, empty: str | bytes) -> None:
             return await asyncio.wait_for(ws.recv(), TIMEOUT)
 
     first = run(scenario())
-    if first == marker:
-        _xfail_empty_dropped(server)
+    if reason := limitation("empty_message_echo", server):
+        assert first == marker
+        pytest.xfail(reason)
     assert first == empty
 
 
@@ -148,11 +169,11 @@ def test_accept_headers(server: Server) -> None:
         return headers, await fetch_record(server, key)
 
     headers, record = run(scenario())
-    if server.name == "daphne":
+    if reason := limitation("accept_headers", server):
         # fastware refuses, as the schema says for spec < 2.1, instead of sending headers daphne would drop.
         assert "2.1" in record["unsupported"]
         assert "x-fastware" not in headers
-        pytest.xfail("daphne: reports no spec_version (2.0) and ignores accept headers (daphne #326)")
+        pytest.xfail(reason)
     assert "unsupported" not in record
     assert headers["x-fastware"] == "accepted"
     assert headers["set-cookie"] == "session=1"
@@ -183,11 +204,11 @@ def test_denial_response(server: Server) -> None:
         return info.value.response, await fetch_record(server, key)
 
     response, record = run(scenario())
-    if server.name == "daphne":
+    if reason := limitation("denial_response", server):
         # fastware raises UnsupportedByServerError; the app's documented fallback gives 403.
         assert "websocket.http.response" in record["unsupported"]
         assert response.status_code == 403
-        pytest.xfail("daphne: does not offer the websocket.http.response extension (denial responses)")
+        pytest.xfail(reason)
     assert "error" not in record, record
     assert response.status_code == 401
     assert response.headers["x-denied"] == "by-app"
@@ -215,22 +236,23 @@ def test_app_close_code(server: Server) -> None:
 
 
 def test_app_close_reason(server: Server) -> None:
-    _, reason, record = run(_app_close(server, 4001, APP_CLOSE_REASON))
-    if server.name == "daphne":
+    code, reason, record = run(_app_close(server, 4001, APP_CLOSE_REASON))
+    assert "error" not in record, record
+    assert code == 4001
+    if why := limitation("app_close_reason", server):
         # Spec 2.0 predates the reason (2.3): fastware leaves it out, as the schema says.
-        assert "error" not in record, record
         assert reason == ""
-        pytest.xfail("daphne: reports spec 2.0 and cannot send a close reason (daphne #374)")
+        pytest.xfail(why)
     assert reason == APP_CLOSE_REASON
 
 
 @pytest.mark.parametrize("code", [1001, 1011])
 def test_app_close_standard_codes(server: Server, code: int) -> None:
     seen, _, record = run(_app_close(server, code, "bye"))
-    if server.name == "daphne":
+    if reason := limitation("app_close_standard_codes", server):
         # daphne's send() raises a bare Exception from autobahn; the app dies and daphne closes with 1011.
         assert "invalid close code" in record["error"]
-        pytest.xfail(f"daphne: autobahn refuses close code {code} (only 1000 and 3000-4999 may be sent)")
+        pytest.xfail(reason)
     assert "error" not in record, record
     assert seen == code
 
@@ -245,25 +267,27 @@ async def _client_close(server: Server, code: int | None, reason: str) -> dict[s
 
 def test_client_close_code(server: Server) -> None:
     record = run(_client_close(server, 4002, "bye"))
-    if server.name == "hypercorn" and record["disconnect"]["code"] == 1006:
-        pytest.xfail("hypercorn: reports every client close as 1006 (hypercorn #127)")
+    if reason := limitation("client_close_code", server):
+        assert record["disconnect"]["code"] == 1006
+        pytest.xfail(reason)
     assert record["disconnect"]["code"] == 4002
 
 
 def test_client_close_reason(server: Server) -> None:
     reason = "client says bye ✓"
     record = run(_client_close(server, 4002, reason))
-    if server.name in ("hypercorn", "daphne"):
+    if why := limitation("client_close_reason", server):
         assert record["disconnect"]["reason"] == ""
-        pytest.xfail(f"{server.name}: does not pass the client's close reason to the app (no disconnect reason)")
+        pytest.xfail(why)
     assert record["disconnect"] == {"code": 4002, "reason": reason}
 
 
 def test_client_close_without_code(server: Server) -> None:
     # RFC 6455: no status code in the close frame is reported as 1005; daphne sends code None, read as 1005.
     record = run(_client_close(server, None, ""))
-    if server.name == "hypercorn" and record["disconnect"]["code"] == 1006:
-        pytest.xfail("hypercorn: reports every client close as 1006 (hypercorn #127)")
+    if reason := limitation("client_close_without_code", server):
+        assert record["disconnect"]["code"] == 1006
+        pytest.xfail(reason)
     assert record["disconnect"] == {"code": 1005, "reason": ""}
 
 
@@ -287,16 +311,40 @@ async def _drop(server: Server, path: str) -> dict[str, Any]:
     return await fetch_record(server, key)
 
 
-def test_abrupt_drop_while_receiving(server: Server) -> None:
+def test_drop_while_receiving(server: Server) -> None:
     record = run(_drop(server, "/wait-disconnect"))
     assert "error" not in record, record
     assert record["disconnect"] == {"code": DROP_CODES[server.name], "reason": ""}
 
 
-def test_abrupt_drop_while_sending(server: Server) -> None:
+def test_drop_while_sending(server: Server) -> None:
     # An app that only sends learns the client is gone from send(): WebSocketDisconnect(1006).
     record = run(_drop(server, "/send-until-gone"))
     assert "error" not in record, record
-    if "gave_up_after" in record:
-        pytest.xfail(f"{server.name}: send() to a dropped connection is a silent no-op (ASGI 2.4 OSError not raised)")
+    if reason := limitation("drop_while_sending", server):
+        assert record["gave_up_after"] > 0  # it kept sending into the void until its deadline
+        pytest.xfail(reason)
     assert record["disconnect"] == {"code": 1006, "reason": ""}
+
+
+# What each server says about itself -----------------------------------------
+
+SCOPES = {
+    "uvicorn-websockets": ("2.4", ["websocket.http.response"]),
+    "uvicorn-wsproto": ("2.4", ["websocket.http.response"]),
+    "uvicorn-sansio": ("2.4", ["websocket.http.response"]),
+    "hypercorn": ("2.3", ["websocket.http.response"]),
+    # No spec_version in the scope: ASGI says that means 2.0.
+    "daphne": ("2.0", []),
+}
+
+
+def test_scope_spec_version_and_extensions(server: Server) -> None:
+    # What fastware's per-key gating (close reason, accept headers, denial) is decided from.
+    async def scenario() -> Any:
+        async with client(f"{server.url}/scope?q=%C3%A9") as ws:
+            return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+
+    info = run(scenario())
+    assert (info["spec_version"], info["extensions"]) == SCOPES[server.name]
+    assert info["query_string"] == "q=%C3%A9"
