@@ -93,7 +93,7 @@ async def subprotocol(ws: WebSocket, record: Record) -> None:
 
 async def accept_headers(ws: WebSocket, record: Record) -> None:
     try:
-        await ws.accept(headers=[(b"x-fastware", b"accepted"), (b"set-cookie", b"session=1")])
+        await ws.accept(headers=[(b"x-fastware", b"Accepted"), (b"set-cookie", b"Session=AbC")])
     except UnsupportedByServerError as exc:
         # The documented behaviour on a server too old for accept headers; accept without them.
         record["unsupported"] = str(exc)
@@ -151,15 +151,19 @@ async def reject(ws: WebSocket, record: Record) -> None:
 
 
 async def deny(ws: WebSocket, record: Record) -> None:
+    status = int(_params(ws).get("status", "401"))
     try:
         await ws.send_denial_response(
-            401, headers=[(b"x-denied", b"by-app"), (b"content-type", b"text/plain")], body=b"denied by fastware"
+            status, headers=[(b"x-denied", b"By-App"), (b"content-type", b"text/plain")], body=b"denied by fastware"
         )
         record["denied"] = True
     except UnsupportedByServerError as exc:
         # The documented fallback: close() before accept() (HTTP 403).
         record["unsupported"] = str(exc)
         await ws.close()
+    except Exception as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        raise
 
 
 async def scope_info(ws: WebSocket, record: Record) -> None:

@@ -38,6 +38,10 @@ LIMITATIONS: dict[tuple[str, str], str] = {
     ): "daphne: silently drops an empty message the app sends (truthiness test in handle_reply)",
     ("accept_headers", "daphne"): "daphne: reports no spec_version (so 2.0) and ignores accept headers (daphne #326)",
     ("denial_response", "daphne"): "daphne: does not offer the websocket.http.response extension",
+    ("denial_response_unregistered_status", "daphne"): "daphne: does not offer the websocket.http.response extension",
+    ("denial_response_unregistered_status", "uvicorn-websockets"): (
+        "uvicorn (websockets): a status http.HTTPStatus does not list raises ValueError in send(); HTTP 500"
+    ),
     ("app_close_reason", "daphne"): "daphne: reports spec 2.0 and never sends a close reason (daphne #374)",
     ("app_close_standard_codes", "daphne"): "daphne: autobahn refuses to send 1001-1015 (only 1000 and 3000-4999)",
     ("client_close_code", "hypercorn"): "hypercorn: reports every client close as 1006 (hypercorn #127)",
@@ -175,8 +179,9 @@ def test_accept_headers(server: Server) -> None:
         assert "x-fastware" not in headers
         pytest.xfail(reason)
     assert "unsupported" not in record
-    assert headers["x-fastware"] == "accepted"
-    assert headers["set-cookie"] == "session=1"
+    # Mixed-case values: a server that lowercases them (as uvicorn's sansio once did) is caught.
+    assert headers["x-fastware"] == "Accepted"
+    assert headers["set-cookie"] == "Session=AbC"
 
 
 def test_reject_before_accept_is_403(server: Server) -> None:
@@ -211,7 +216,32 @@ def test_denial_response(server: Server) -> None:
         pytest.xfail(reason)
     assert "error" not in record, record
     assert response.status_code == 401
-    assert response.headers["x-denied"] == "by-app"
+    assert response.headers["x-denied"] == "By-App"
+    assert response.body == b"denied by fastware"
+
+
+def test_denial_response_unregistered_status(server: Server) -> None:
+    # 499 is a valid HTTP status (100-599) that http.HTTPStatus does not list.
+    key = new_key()
+
+    async def scenario() -> tuple[Any, dict[str, Any]]:
+        with pytest.raises(InvalidStatus) as info:
+            async with client(f"{server.url}/deny?key={key}&status=499"):
+                pass
+        return info.value.response, await fetch_record(server, key)
+
+    response, record = run(scenario())
+    if reason := limitation("denial_response_unregistered_status", server):
+        if server.name == "daphne":
+            assert "websocket.http.response" in record["unsupported"]
+            assert response.status_code == 403
+        else:
+            # The server's own ValueError reaches the app from send(); the server answers 500.
+            assert record["error"].startswith("ValueError")
+            assert response.status_code == 500
+        pytest.xfail(reason)
+    assert "error" not in record, record
+    assert response.status_code == 499
     assert response.body == b"denied by fastware"
 
 
