@@ -115,11 +115,14 @@ def _union(name: str) -> tuple[type[Any], ...]:
     return get_args(get_args(getattr(unions, name))[0])
 
 
-def describe(exc: ValidationError) -> str:
-    """A ValidationError in one line: each failing key and what is wrong with it."""
+def describe(exc: ValidationError, skip: int = 0) -> str:
+    """A ValidationError in one line: each failing key and what is wrong with it.
+
+    ``skip`` leaves out the first parts of each location (a union's tag, named elsewhere).
+    """
     parts = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"])
+        where = ".".join(str(p) for p in error["loc"][skip:])
         # A generated check's own error already names the message and the key.
         cause = error.get("ctx", {}).get("error")
         text = str(cause) if isinstance(cause, WebSocketError) else error["msg"]
@@ -222,14 +225,15 @@ def parse_incoming(message: Message) -> Any:
     try:
         return parse(message, "ReceiveMessage")
     except ValidationError as exc:
+        msg_type = message.get("type") if isinstance(message, Mapping) else None
+        if msg_type in _dict_validators("ReceiveMessage"):
+            raise ServerProtocolError(f"message from the server {msg_type!r} is invalid: {describe(exc, 1)}") from exc
         raise ServerProtocolError(f"message from the server is invalid: {describe(exc)}") from exc
 
 
 def outgoing_values(message: Any) -> dict[str, Any]:
     """The ASGI keys and values of a message model for send_message(), refusing what would be lost."""
-    from fastware._base_model import ASGIModel
-
-    if not isinstance(message, ASGIModel) or "type" not in type(message).model_fields:
+    if type(message) not in _models().values():
         raise WebSocketTypeError(
             f"send_message() takes a message model from fastware.messages, such as "
             f"WebSocketClose(code=1000), not {type(message).__name__}"

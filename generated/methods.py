@@ -11,10 +11,14 @@ state machine through the hooks declared at the top of the class.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fastware import _validation
 from fastware._generated import checks as _checks
-from fastware.errors import UnsupportedByServerError, WebSocketDisconnect, WebSocketValueError
+from fastware.errors import UnsupportedByServerError, WebSocketDisconnect, WebSocketTypeError, WebSocketValueError
+
+if TYPE_CHECKING:
+    from fastware._generated.unions import ReceiveMessage, SendMessage
 
 #: The ASGI spec version these methods implement.
 SPEC_VERSION = "2.5"
@@ -47,6 +51,10 @@ class WebSocketMethods:
 
     def _connection_lost(self) -> WebSocketDisconnect:
         """Record that the server's send() failed; return the exception to raise."""
+        raise NotImplementedError
+
+    async def receive_raw(self, *, timeout: float | None = None) -> Mapping[str, Any]:
+        """Receive the next ASGI message, any type, tracking state."""
         raise NotImplementedError
 
     async def accept(
@@ -267,3 +275,55 @@ class WebSocketMethods:
         else:
             message = await self._receive_message(timeout)
         return _checks.read_receive_bytes(message)
+
+    async def receive_message(self, *, timeout: float | None = None) -> ReceiveMessage:
+        """Receive the next message from the server, of any type, as its model from fastware.messages.
+
+        The typed twin of receive_raw(): the model is one of WebSocketConnect,
+        WebSocketReceive, WebSocketDisconnect. websocket.connect and
+        websocket.disconnect are returned, not raised; once the disconnect has been
+        returned, a further call raises WebSocketDisconnect.
+
+        Args:
+            timeout: Seconds to wait before raising the built-in TimeoutError; the
+                connection stays usable. None waits for as long as it takes.
+
+        Raises:
+            ServerProtocolError: The message breaks the schema; the error names its type and the key.
+        """
+        return _validation.parse_incoming(await self.receive_raw(timeout=timeout))
+
+    async def send_message(self, message: SendMessage) -> None:
+        """Send a message model from fastware.messages, through the method generated for its type.
+
+        The model gets every check and spec-version rule of that method, as if its keys
+        had been passed as arguments: WebSocketAccept -> accept(), WebSocketSend ->
+        send_text() or send_bytes(), WebSocketClose -> close(),
+        WebSocketHttpResponseStart -> _send_http_response_start(),
+        WebSocketHttpResponseBody -> _send_http_response_body().
+
+        Raises:
+            WebSocketTypeError: ``message`` is not the model of a message the application sends.
+            WebSocketValueError: it holds a key the schema does not define, which would be lost.
+        """
+        values = _validation.outgoing_values(message)
+        msg_type = values["type"]
+        if msg_type == "websocket.accept":
+            await self.accept(values.get("subprotocol"), headers=values.get("headers"))
+        elif msg_type == "websocket.send":
+            _checks.websocket_send_exactly_one(values)
+            if values.get("text") is not None:
+                await self.send_text(values["text"])
+            elif values.get("bytes") is not None:
+                await self.send_bytes(values["bytes"])
+        elif msg_type == "websocket.close":
+            await self.close(1000 if values.get("code") is None else values["code"], reason=values.get("reason"))
+        elif msg_type == "websocket.http.response.start":
+            await self._send_http_response_start(values["status"], headers=values.get("headers"))
+        elif msg_type == "websocket.http.response.body":
+            await self._send_http_response_body(
+                b"" if values.get("body") is None else values["body"],
+                more_body=False if values.get("more_body") is None else values["more_body"],
+            )
+        else:
+            raise WebSocketTypeError(f"send_message() cannot send {msg_type!r}: the application does not send it")
