@@ -24,6 +24,7 @@ TEMPLATE_OUTPUTS = {
     "metadata.py.jinja": "generated/metadata.py",
     "messages.md.jinja": "generated/docs/messages.md",
     "unions.py.jinja": "generated/unions.py",
+    "api.md.jinja": "generated/docs/api.md",
 }
 
 

@@ -5,4 +5,6 @@ set -x
 .venv/bin/python -m codegen --check
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
+# The docs site, into a throwaway directory so the checkout stays clean.
+.venv/bin/mkdocs build --strict --site-dir "$(mktemp -d)"
 .venv/bin/python -m pytest "$@"
