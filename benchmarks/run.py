@@ -30,7 +30,7 @@ import end_to_end  # noqa: E402  (the benchmarks sit beside this script)
 import inprocess  # noqa: E402
 import memory  # noqa: E402
 
-COLOURS = {"raw": "#7f7f7f", "starlette": "#d62728", "fastware": "#1f77b4", "validated": "#9ecae1"}
+COLOURS = {"raw": "#7f7f7f", "bare": "#c7c7c7", "starlette": "#d62728", "fastware": "#1f77b4", "validated": "#9ecae1"}
 
 
 def machine() -> dict[str, str]:
@@ -148,7 +148,9 @@ an order that rotates from round to round, so background load spreads over all o
 
 An echo loop (receive a message, send it back) against the cheapest possible async `receive`
 and `send` callables, so only the WebSocket layer is measured. *raw* is hand-written ASGI dict
-handling that checks the message type; *starlette* is `starlette.websockets.WebSocket`;
+handling that checks the message type; *bare* is the cheapest wrapper class there can be, whose
+async methods only forward and check nothing (the cost of its two coroutine frames per echo,
+the floor for any API of `await ws.receive_text()` form); *starlette* is `starlette.websockets.WebSocket`;
 *fastware* the default mode; *validated* is `WebSocket(..., validate=True)`. The text and bytes
 loops use `receive_text`/`send_text` and `receive_bytes`/`send_bytes`, the JSON loop
 `receive_json`/`send_json` (raw: `json.loads`/`json.dumps`) on `{{"a":1,"b":[1,2,3],"c":"x"}}`.

@@ -16,7 +16,7 @@ from typing import Any
 from support import ROOT, TIMEOUT
 
 BENCH = ROOT / "benchmarks"
-VARIANTS = {"raw", "starlette", "fastware", "validated"}
+VARIANTS = {"raw", "bare", "starlette", "fastware", "validated"}
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -82,5 +82,5 @@ def test_run_writes_the_page_and_a_chart(tmp_path: Path) -> None:
     assert page.count("| held |") + page.count("| **missed** |") == 6  # every target is judged
     svg = ET.parse(tmp_path / "performance.svg").getroot()
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
-    assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + 12  # background + one bar per row
+    assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + 15  # background + one bar per row
     assert "wrote" in out
