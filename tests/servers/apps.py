@@ -29,6 +29,7 @@ Handler = Callable[[WebSocket, Record], Awaitable[None]]
 
 RECORDS: dict[str, Record] = {}
 FINISHED: dict[str, asyncio.Event] = {}
+# Handlers started and finished (observers excluded): equal when none is left hanging.
 COUNTS = {"started": 0, "finished": 0}
 
 
@@ -223,6 +224,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     handler = ROUTES.get(scope["path"])
     if handler is None:
         await ws.close()
+        return
+    if handler is result or handler is stats:
+        # Observers: not recorded, not counted, so they do not disturb what they observe.
+        await handler(ws, {})
         return
     key = _params(ws).get("key") or f"anonymous-{id(ws)}"
     record: Record = RECORDS.setdefault(key, {})
