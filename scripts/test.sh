@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Every check: generated code current, ruff clean, the whole test suite.
 source "$(dirname "$0")/setup.sh"
+# The chat's browser test needs Chromium: install Debian's package when it is missing and we can
+# (root, with apt-get); otherwise that test skips and says why.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+        echo "Could not install chromium; the browser test will skip." >&2
+fi
 set -x
 .venv/bin/python -m codegen --check
 .venv/bin/python -m ruff check .
