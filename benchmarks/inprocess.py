@@ -6,7 +6,7 @@ layer itself. Variants run interleaved, round after round, and the median of
 the rounds is reported as nanoseconds per echoed message (one message in, one
 out) with ratios to raw ASGI and to Starlette.
 
-    .venv/bin/python benchmarks/inprocess.py [--quick] [--rounds N] [--messages N] [--json]
+    .venv/bin/python benchmarks/inprocess.py [--quick] [--rounds N] [--messages N] [--peer server|noop] [--json]
 """
 
 from __future__ import annotations
@@ -54,20 +54,49 @@ KINDS = tuple(PAYLOADS)
 VARIANTS = ("raw", "bare", "starlette", "fastware", "validated")
 
 
-def make_peer(message: Message) -> tuple[Receive, Send]:
-    """The cheapest ASGI server side possible: connect once, then `message` forever; sends are dropped."""
+PEERS = ("server", "noop")
+
+
+def make_peer(message: Message, peer: str = "server") -> tuple[Receive, Send]:
+    """The server side: websocket.connect once, then `message` for ever.
+
+    "server" does per message only what every server must: receive() builds a
+    new message dict, send() reads the type and the payload as uvicorn's does.
+    "noop" is cheaper than any server: receive() returns the same dict, send()
+    does nothing, so every ratio to raw is at its lowest.
+    """
     connected = False
+    msg_type = message["type"]
+    key = "text" if "text" in message else "bytes"
+    payload = message[key]
+    outbox: list[Any] = [None]  # stands in for the transport
 
     async def receive() -> Message:
+        nonlocal connected
+        if connected:
+            return {"type": msg_type, key: payload}
+        connected = True
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "websocket.send":
+            data = message.get("bytes")
+            outbox[0] = message.get("text") if data is None else data
+
+    async def receive_noop() -> Message:
         nonlocal connected
         if connected:
             return message
         connected = True
         return {"type": "websocket.connect"}
 
-    async def send(message: Message) -> None:
+    async def send_noop(message: Message) -> None:
         pass
 
+    if peer == "noop":
+        return receive_noop, send_noop
+    if peer != "server":
+        raise ValueError(f"peer must be one of {PEERS}, not {peer!r}")
     return receive, send
 
 
@@ -207,32 +236,33 @@ def check_loops() -> None:
             raise RuntimeError(f"the {variant} {kind} loop does not echo: it sent {sent!r}")
 
 
-def _time_one(loop: Loop, kind: str, n: int) -> float:
+def _time_one(loop: Loop, kind: str, n: int, peer: str) -> float:
     """Nanoseconds per echoed message for one run of `loop`."""
-    receive, send = make_peer(PAYLOADS[kind])
+    receive, send = make_peer(PAYLOADS[kind], peer)
     gc.collect()
     start = time.perf_counter_ns()
     asyncio.run(loop(receive, send, n))
     return (time.perf_counter_ns() - start) / n
 
 
-def run(rounds: int = 15, messages: int = 100_000) -> dict[str, Any]:
+def run(rounds: int = 15, messages: int = 100_000, peer: str = "server") -> dict[str, Any]:
     """Run every (variant, kind) `rounds` times, interleaved; return the medians and ratios."""
     check_loops()
     table = loops()
     samples: dict[str, dict[str, list[float]]] = {k: {v: [] for v in VARIANTS} for k in KINDS}
     for (_, kind), loop in table.items():  # warm up: imports, pydantic's validators, caches
-        _time_one(loop, kind, min(messages, 1000))
+        _time_one(loop, kind, min(messages, 1000), peer)
     for round_no in range(rounds):
         # Rotate the order each round so no variant always runs right after another.
         order = list(table.items())
         shift = round_no % len(order)
         for (variant, kind), loop in order[shift:] + order[:shift]:
-            samples[kind][variant].append(_time_one(loop, kind, messages))
+            samples[kind][variant].append(_time_one(loop, kind, messages, peer))
     medians = {k: {v: statistics.median(s) for v, s in by_variant.items()} for k, by_variant in samples.items()}
     return {
         "rounds": rounds,
         "messages": messages,
+        "peer": peer,
         "ns_per_message": medians,
         "samples": samples,
         # Rates relative to raw and to Starlette (higher is faster): other_ns / this_ns.
@@ -263,10 +293,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny counts, to prove the benchmark runs")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--peer", choices=PEERS, default="server", help="the server side; see make_peer()")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     rounds, messages = (2, 200) if args.quick else (args.rounds, args.messages)
-    result = run(rounds, messages)
+    result = run(rounds, messages, args.peer)
     print(json.dumps(result, indent=1) if args.json else format_table(result))
 
 
