@@ -209,13 +209,19 @@ def read_websocket_disconnect(message: Mapping[str, Any]) -> tuple[int, str]:
     code = message.get("code")
     if code is None:
         code = 1005
-    elif not isinstance(code, int):
-        raise ServerProtocolError(f"websocket.disconnect 'code' must be int, not {_type_name(code)}")
+    elif code.__class__ is not int:
+        if not isinstance(code, int):
+            raise ServerProtocolError(f"websocket.disconnect 'code' must be int, not {_type_name(code)}")
+        # A subclass (e.g. wsproto's CloseReason IntEnum, which uvicorn --ws wsproto passes on): the plain value.
+        code = int(code)
     reason = message.get("reason")
     if reason is None:
         reason = ""
-    elif not isinstance(reason, str):
-        raise ServerProtocolError(f"websocket.disconnect 'reason' must be str, not {_type_name(reason)}")
+    elif reason.__class__ is not str:
+        if not isinstance(reason, str):
+            raise ServerProtocolError(f"websocket.disconnect 'reason' must be str, not {_type_name(reason)}")
+        # A subclass (e.g. wsproto's CloseReason IntEnum, which uvicorn --ws wsproto passes on): the plain value.
+        reason = str(reason)
     return code, reason
 
 
