@@ -180,7 +180,9 @@ def uvicorn_argv(app: str, port: int, *extra: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def serve(argv: list[str], port: int, *, env: Mapping[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
+def serve(
+    argv: list[str], port: int, *, env: Mapping[str, str] | None = None, log: Path | None = None
+) -> Iterator[str]:
     """Like run_server, with extra environment variables and the server's output in a file.
 
     A file, not a pipe nobody reads: a chatty server (daphne logs every
