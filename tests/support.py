@@ -143,26 +143,6 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) ->
     raise TimeoutError(f"server did not listen on 127.0.0.1:{port} within {TIMEOUT}s")
 
 
-@contextlib.contextmanager
-def run_server(argv: list[str], port: int) -> Iterator[str]:
-    """Run a server command (argv, already bound to `port`) from the repo root; yield ws://127.0.0.1:port.
-
-    The start-up wait is bounded; the process is always stopped (terminate, then kill).
-    """
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_port(port, proc, time.monotonic() + TIMEOUT)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT)
-
-
 def uvicorn_argv(app: str, port: int, *extra: str) -> list[str]:
     return [
         sys.executable,
@@ -180,13 +160,14 @@ def uvicorn_argv(app: str, port: int, *extra: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def serve(
+def run_server(
     argv: list[str], port: int, *, env: Mapping[str, str] | None = None, log: Path | None = None
 ) -> Iterator[str]:
-    """Like run_server, with extra environment variables and the server's output in a file.
+    """Run a server command (argv, already bound to `port`) from the repo root; yield ws://127.0.0.1:port.
 
-    A file, not a pipe nobody reads: a chatty server (daphne logs every
-    connection) would otherwise block once the pipe buffer is full.
+    The start-up wait is bounded; the process is always stopped (terminate, then
+    kill). Its output goes to `log` (or nowhere), never to a pipe nobody reads: a
+    chatty server (daphne logs every connection) would block once the pipe is full.
     """
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with open(log or os.devnull, "wb") as out:

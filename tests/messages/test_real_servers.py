@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
-from support import TIMEOUT, daphne_argv, free_port, hypercorn_argv, serve, uvicorn_argv
+from support import TIMEOUT, daphne_argv, free_port, hypercorn_argv, run_server, uvicorn_argv
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -26,7 +26,7 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
 @pytest.fixture(scope="module", params=sorted(SERVERS))
 def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     port = free_port()
-    with serve(SERVERS[request.param](port), port) as url:
+    with run_server(SERVERS[request.param](port), port) as url:
         yield request.param, url
 
 

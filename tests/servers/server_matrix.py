@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from support import daphne_argv, free_port, hypercorn_argv, serve, uvicorn_argv
+from support import daphne_argv, free_port, hypercorn_argv, run_server, uvicorn_argv
 
 APPS_DIR = Path(__file__).resolve().parent
 APP = "apps:app"
@@ -43,5 +43,5 @@ def start(name: str, log: Path) -> Iterator[Server]:
     """Start server `name` on a free 127.0.0.1 port; it is stopped on exit, whatever happens."""
     port = free_port()
     # The servers import the app as a top-level module from this directory.
-    with serve(SERVERS[name](port), port, env={"PYTHONPATH": str(APPS_DIR)}, log=log) as url:
+    with run_server(SERVERS[name](port), port, env={"PYTHONPATH": str(APPS_DIR)}, log=log) as url:
         yield Server(name, url, log)
