@@ -247,7 +247,12 @@ class WebSocketMethods:
         if self._receive_ready and timeout is None:
             message = await self._receive()
             value = message.get("text")
-            if value.__class__ is str and message.get("bytes") is None and message["type"] == "websocket.receive":
+            # `in` and a subscript, not a second .get(): a method call is the dearest part of this check.
+            if (
+                value.__class__ is str
+                and ("bytes" not in message or message["bytes"] is None)
+                and message["type"] == "websocket.receive"
+            ):
                 return value
             self._after_receive(message)
         else:
@@ -269,7 +274,12 @@ class WebSocketMethods:
         if self._receive_ready and timeout is None:
             message = await self._receive()
             value = message.get("bytes")
-            if value.__class__ is bytes and message.get("text") is None and message["type"] == "websocket.receive":
+            # `in` and a subscript, not a second .get(): a method call is the dearest part of this check.
+            if (
+                value.__class__ is bytes
+                and ("text" not in message or message["text"] is None)
+                and message["type"] == "websocket.receive"
+            ):
                 return value
             self._after_receive(message)
         else:
