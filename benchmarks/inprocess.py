@@ -245,7 +245,7 @@ def _time_one(loop: Loop, kind: str, n: int, peer: str) -> float:
     return (time.perf_counter_ns() - start) / n
 
 
-def run(rounds: int = 15, messages: int = 100_000, peer: str = "server") -> dict[str, Any]:
+def run(rounds: int = 25, messages: int = 50_000, peer: str = "server") -> dict[str, Any]:
     """Run every (variant, kind) `rounds` times, interleaved; return the medians and ratios."""
     check_loops()
     table = loops()
@@ -253,11 +253,11 @@ def run(rounds: int = 15, messages: int = 100_000, peer: str = "server") -> dict
     for (_, kind), loop in table.items():  # warm up: imports, pydantic's validators, caches
         _time_one(loop, kind, min(messages, 1000), peer)
     for round_no in range(rounds):
-        # Rotate the order each round so no variant always runs right after another.
-        order = list(table.items())
-        shift = round_no % len(order)
-        for (variant, kind), loop in order[shift:] + order[:shift]:
-            samples[kind][variant].append(_time_one(loop, kind, messages, peer))
+        for kind in KINDS:
+            # The variants compared run back to back, in an order that rotates from round to round.
+            shift = round_no % len(VARIANTS)
+            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
+                samples[kind][variant].append(_time_one(table[variant, kind], kind, messages, peer))
     medians = {k: {v: statistics.median(s) for v, s in by_variant.items()} for k, by_variant in samples.items()}
     return {
         "rounds": rounds,
@@ -291,8 +291,8 @@ def format_table(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, to prove the benchmark runs")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--peer", choices=PEERS, default="server", help="the server side; see make_peer()")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
