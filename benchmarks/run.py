@@ -141,8 +141,8 @@ def breakdown(inproc: dict[str, Any], e2e: dict[str, Any]) -> str:
         + "\n\nFastware's own work per message is what *fastware − bare* shows; the rest of its gap to raw "
         "is the coroutine frame each `await ws.method()` costs, which any class with async methods pays. "
         f"Through uvicorn a message costs the server {cpu['raw']['server_cpu_us_per_message']:.1f} µs of CPU "
-        f"with raw ASGI; fastware adds {over:+.1f} µs (the in-process overhead, a fraction of a µs, is "
-        "within the noise of the server's protocol work)."
+        f"with raw ASGI and {cpu['fastware']['server_cpu_us_per_message']:.1f} µs with fastware ({over:+.1f} µs): "
+        "fastware's in-process overhead, a fraction of a µs, is within the noise of the server's protocol work."
     )
 
 
@@ -156,7 +156,7 @@ def page(info: dict[str, str], inproc: dict[str, Any], e2e: dict[str, Any], mem:
     )
     return f"""# Performance
 
-Written by `benchmarks/run.py` (`.venv/bin/python benchmarks/run.py`); do not edit by hand.
+Written by `benchmarks/run.py` (`bash benchmarks/run.sh`); do not edit by hand.
 {note}
 ## Machine
 
@@ -169,10 +169,14 @@ Written by `benchmarks/run.py` (`.venv/bin/python benchmarks/run.py`); do not ed
 | commit | {info["commit"]} |
 | run | {info["date"]} |
 
-Every figure is a median over interleaved, repeated runs: each round runs every variant once, in
-an order that rotates from round to round, so background load spreads over all of them.
+Every figure is a median over interleaved, repeated runs: each round runs every variant once, the
+variants compared back to back in an order that rotates from round to round, so background load
+spreads over all of them. The machine is shared: expect a few percent between runs.
 
 ## Targets
+
+A ratio to raw depends on how cheap the peer is; *bare* in the in-process table is the floor for
+any class whose methods are awaited, and *ns over raw* is the overhead itself.
 
 | target | measured | |
 | --- | --- | --- |
