@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from examples.lifespan import lifespan as _lifespan
 from fastware import WebSocket, WebSocketDisconnect
 
 KNOWN_SUBPROTOCOLS = ("echo", "json")
@@ -47,16 +48,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await ws.send_bytes(message["bytes"])
     except WebSocketDisconnect:
         pass
-
-
-async def _lifespan(receive: Any, send: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def _not_found(send: Any) -> None:

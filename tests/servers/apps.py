@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
+from examples.lifespan import lifespan as _lifespan
 from fastware import WebSocket, WebSocketDisconnect
 from fastware.errors import UnsupportedByServerError
 
@@ -241,14 +242,3 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         record["finished"] = True
         COUNTS["finished"] += 1
         _finished(key).set()
-
-
-async def _lifespan(receive: Any, send: Any) -> None:
-    # Hypercorn and uvicorn run lifespan; answering it keeps their logs quiet.
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
