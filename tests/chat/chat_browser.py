@@ -112,14 +112,19 @@ async def open_page(url: str, timeout: float) -> AsyncIterator[Page]:
     """Start a fresh headless Chromium, open ``url`` in a tab, yield the tab; stop the browser after."""
     if CHROMIUM is None:
         raise BrowserError("no chromium executable found")
-    with tempfile.TemporaryDirectory(prefix="fastware-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile as the browser stops: removing
+    # it is best effort. Its log goes to a file, never to a pipe nobody reads (a full pipe blocks it).
+    with (
+        tempfile.TemporaryDirectory(prefix="fastware-chromium-", ignore_cleanup_errors=True) as profile,
+        tempfile.TemporaryFile() as log,
+    ):
         proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log,
         )
         try:
-            endpoint = await _devtools_endpoint(Path(profile), proc, timeout)
+            endpoint = await _devtools_endpoint(Path(profile), proc, log, timeout)
             async with websockets.connect(endpoint, max_size=None, open_timeout=timeout) as connection:
                 page = await _attach(connection, url, timeout)
                 yield page
@@ -132,13 +137,14 @@ async def open_page(url: str, timeout: float) -> AsyncIterator[Page]:
                 proc.wait(timeout=timeout)
 
 
-async def _devtools_endpoint(profile: Path, proc: subprocess.Popen[bytes], timeout: float) -> str:
+async def _devtools_endpoint(profile: Path, proc: subprocess.Popen[bytes], log: Any, timeout: float) -> str:
     # Chromium writes the port it picked and the browser's path to this file.
     active = profile / "DevToolsActivePort"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            stderr = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+            log.seek(0)
+            stderr = log.read().decode(errors="replace")[-2000:]
             raise BrowserError(f"chromium exited with code {proc.returncode}: {stderr}")
         with contextlib.suppress(FileNotFoundError):
             lines = active.read_text().split()
