@@ -94,15 +94,13 @@ class WebSocket(WebSocketMethods):
         "_headers",
         "_json_dumps",
         "_json_loads",
+        "_open",
         "_receive",
-        "_receive_ready",
         "_scope",
         "_send",
-        "_send_ready",
         "_spec_version",
         "_state",
         "_subprotocol",
-        "_validate",
     )
 
     def __init__(
@@ -126,7 +124,6 @@ class WebSocket(WebSocketMethods):
         self._receive = receive
         self._send = send
         self._spec_version = _parse_spec_version(scope)
-        self._validate = validate
         self._json_dumps = json_dumps or _json_dumps
         self._json_loads = json_loads or _json_loads
         self._headers: dict[str, str] | None = None
@@ -191,10 +188,8 @@ class WebSocket(WebSocketMethods):
 
     def _set_state(self, state: State) -> None:
         self._state = state
-        # The hot path reads these flags, not the enum.
-        ready = state is State.CONNECTED
-        self._send_ready = ready
-        self._receive_ready = ready
+        # The hot path reads this flag, not the enum.
+        self._open = state is State.CONNECTED
 
     async def _send_message(self, message: dict[str, Any]) -> None:
         msg_type = message["type"]

@@ -34,8 +34,7 @@ class WebSocketMethods:
     _receive: Callable[[], Awaitable[Mapping[str, Any]]]
     _send: Callable[[Mapping[str, Any]], Awaitable[None]]
     _spec_version: tuple[int, ...]
-    _send_ready: bool
-    _receive_ready: bool
+    _open: bool  # state is CONNECTED: the fast path may run
 
     async def _send_message(self, message: dict[str, Any]) -> None:
         """Check the state, send the message and apply its transition."""
@@ -109,7 +108,7 @@ class WebSocketMethods:
         if data.__class__ is not str:
             data = _checks.websocket_send_text(data)
         message = {"type": "websocket.send", "text": data}
-        if self._send_ready:
+        if self._open:
             # The common case, inlined: no extra coroutine frame per message.
             try:
                 await self._send(message)
@@ -133,7 +132,7 @@ class WebSocketMethods:
         if data.__class__ is not bytes:
             data = _checks.websocket_send_bytes(data)
         message = {"type": "websocket.send", "bytes": data}
-        if self._send_ready:
+        if self._open:
             # The common case, inlined: no extra coroutine frame per message.
             try:
                 await self._send(message)
@@ -244,7 +243,7 @@ class WebSocketMethods:
             FrameTypeError: The next message is a binary frame.
             WebSocketStateError: accept() has not been called.
         """
-        if self._receive_ready and timeout is None:
+        if self._open and timeout is None:
             message = await self._receive()
             value = message.get("text")
             # `in` and a subscript, not a second .get(): a method call is the dearest part of this check.
@@ -271,7 +270,7 @@ class WebSocketMethods:
             FrameTypeError: The next message is a text frame.
             WebSocketStateError: accept() has not been called.
         """
-        if self._receive_ready and timeout is None:
+        if self._open and timeout is None:
             message = await self._receive()
             value = message.get("bytes")
             # `in` and a subscript, not a second .get(): a method call is the dearest part of this check.
