@@ -140,6 +140,8 @@ class ScopeKey:
     required: bool
     default_text: str
     description: str
+    since: str = "2.0"
+    note: str = ""
 
 
 @dataclass
@@ -209,6 +211,8 @@ def analyse(raw: dict[str, Any]) -> Spec:
                 required=name in required,
                 default_text=_default_text(node),
                 description=node.get("description", ""),
+                since=node.get("x-asgi-since", "2.0"),
+                note=node.get("x-asgi-note", ""),
             )
         )
     titles = {m.title for m in spec.messages}
