@@ -105,17 +105,15 @@ class WebSocketMethods:
         Args:
             data: Text message content. Missing means None.
         """
-        if data.__class__ is not str:
-            data = _checks.websocket_send_text(data)
-        message = {"type": "websocket.send", "text": data}
-        if self._open:
+        if self._open and data.__class__ is str:
             # The common case, inlined: no extra coroutine frame per message.
             try:
-                await self._send(message)
+                await self._send({"type": "websocket.send", "text": data})
             except OSError:
                 raise self._connection_lost() from None
             return
-        await self._send_message(message)
+        data = _checks.websocket_send_text(data)
+        await self._send_message({"type": "websocket.send", "text": data})
 
     async def send_bytes(
         self,
@@ -129,17 +127,15 @@ class WebSocketMethods:
         Args:
             data: Binary message content. Missing means None.
         """
-        if data.__class__ is not bytes:
-            data = _checks.websocket_send_bytes(data)
-        message = {"type": "websocket.send", "bytes": data}
-        if self._open:
+        if self._open and data.__class__ is bytes:
             # The common case, inlined: no extra coroutine frame per message.
             try:
-                await self._send(message)
+                await self._send({"type": "websocket.send", "bytes": data})
             except OSError:
                 raise self._connection_lost() from None
             return
-        await self._send_message(message)
+        data = _checks.websocket_send_bytes(data)
+        await self._send_message({"type": "websocket.send", "bytes": data})
 
     async def close(
         self,
@@ -245,8 +241,12 @@ class WebSocketMethods:
         """
         if self._open and timeout is None:
             message = await self._receive()
-            value = message.get("text")
-            # `in` and a subscript, not a second .get(): a method call is the dearest part of this check.
+            # A subscript in a try, and `in`, not .get(): the method call is the dearest part of these checks,
+            # and a missing key only happens on the slow path (the other frame type).
+            try:
+                value = message["text"]
+            except KeyError:
+                value = None
             if (
                 value.__class__ is str
                 and ("bytes" not in message or message["bytes"] is None)
@@ -272,8 +272,12 @@ class WebSocketMethods:
         """
         if self._open and timeout is None:
             message = await self._receive()
-            value = message.get("bytes")
-            # `in` and a subscript, not a second .get(): a method call is the dearest part of this check.
+            # A subscript in a try, and `in`, not .get(): the method call is the dearest part of these checks,
+            # and a missing key only happens on the slow path (the other frame type).
+            try:
+                value = message["bytes"]
+            except KeyError:
+                value = None
             if (
                 value.__class__ is bytes
                 and ("text" not in message or message["text"] is None)
