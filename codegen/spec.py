@@ -78,8 +78,7 @@ class Key:
     name: str
     constraint: Constraint
     required: bool
-    default: Any  # a Python value; NO_DEFAULT when the key has none
-    default_repr: str  # how the default is written in Python source
+    default_repr: str  # the default as Python source; "" when the key has none
     since: str
     direction: str
     description: str
@@ -89,10 +88,6 @@ class Key:
     @property
     def since_tuple(self) -> tuple[int, ...]:
         return version_tuple(self.since)
-
-    @property
-    def ident(self) -> str:
-        return self.name
 
 
 @dataclass(frozen=True)
@@ -167,9 +162,6 @@ class Spec:
 
     def by_direction(self, direction: str) -> list[Message]:
         return [m for m in self.messages if m.direction == direction]
-
-
-NO_DEFAULT = object()
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -326,15 +318,15 @@ def _constraint(node: dict[str, Any], defs: dict[str, Any]) -> Constraint:
     raise SchemaError(f"unsupported key type {json_type!r}")
 
 
-def _default(node: dict[str, Any], constraint: Constraint) -> tuple[Any, str]:
+def _default_repr(node: dict[str, Any], constraint: Constraint) -> str:
+    """A key's default as Python source; "" when it has none."""
     if "x-default-bytes" in node:
-        value = node["x-default-bytes"].encode("latin-1")
-        return value, repr(value)
+        return repr(node["x-default-bytes"].encode("latin-1"))
     if "default" in node:
-        return node["default"], repr(node["default"])
+        return repr(node["default"])
     if constraint.nullable or constraint.kind == "headers":
-        return None, "None"
-    return NO_DEFAULT, ""
+        return "None"
+    return ""
 
 
 def _message(name: str, node: dict[str, Any], defs: dict[str, Any]) -> Message:
@@ -357,7 +349,7 @@ def _message(name: str, node: dict[str, Any], defs: dict[str, Any]) -> Message:
         if merged["x-asgi-direction"] != direction:
             raise SchemaError(f"{where}/{key_name}: direction differs from its message's")
         constraint = _constraint(key_node, defs)
-        default, default_repr = _default(merged, constraint)
+        default_repr = _default_repr(merged, constraint)
         on_older = merged.get("x-asgi-on-older-server")
         since = merged["x-asgi-since"]
         if direction == "send" and version_tuple(since) > (2, 0) and on_older not in ("drop", "error"):
@@ -367,7 +359,6 @@ def _message(name: str, node: dict[str, Any], defs: dict[str, Any]) -> Message:
                 name=key_name,
                 constraint=constraint,
                 required=key_name in required,
-                default=default,
                 default_repr=default_repr,
                 since=since,
                 direction=direction,
