@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fastware import _validation
+from fastware import _accel, _validation
 from fastware._generated import checks as _checks
 from fastware.errors import UnsupportedByServerError, WebSocketDisconnect, WebSocketTypeError, WebSocketValueError
 
@@ -22,6 +22,18 @@ if TYPE_CHECKING:
 
 #: The ASGI spec version these methods implement.
 SPEC_VERSION = "2.5"
+
+
+def _receive_text_other(ws: WebSocketMethods, message: Mapping[str, Any]) -> str:
+    """receive_text() of a message its fast path does not take: apply its transition, then read it."""
+    ws._after_receive(message)
+    return _checks.read_receive_text(message)
+
+
+def _receive_bytes_other(ws: WebSocketMethods, message: Mapping[str, Any]) -> bytes:
+    """receive_bytes() of a message its fast path does not take: apply its transition, then read it."""
+    ws._after_receive(message)
+    return _checks.read_receive_bytes(message)
 
 
 class WebSocketMethods:
@@ -115,6 +127,9 @@ class WebSocketMethods:
         data = _checks.websocket_send_text(data)
         await self._send_message({"type": "websocket.send", "text": data})
 
+    # The same common case in C, when fastware._speedups is built (fastware/_accel.py).
+    send_text = _accel.hot_send(send_text, "websocket.send", "text", str)
+
     async def send_bytes(
         self,
         data: bytes,
@@ -136,6 +151,9 @@ class WebSocketMethods:
             return
         data = _checks.websocket_send_bytes(data)
         await self._send_message({"type": "websocket.send", "bytes": data})
+
+    # The same common case in C, when fastware._speedups is built (fastware/_accel.py).
+    send_bytes = _accel.hot_send(send_bytes, "websocket.send", "bytes", bytes)
 
     async def close(
         self,
@@ -253,10 +271,11 @@ class WebSocketMethods:
                 and message["type"] == "websocket.receive"
             ):
                 return value
-            self._after_receive(message)
-        else:
-            message = await self._receive_message(timeout)
-        return _checks.read_receive_text(message)
+            return _receive_text_other(self, message)
+        return _checks.read_receive_text(await self._receive_message(timeout))
+
+    # The same common case in C, when fastware._speedups is built (fastware/_accel.py).
+    receive_text = _accel.hot_receive(receive_text, _receive_text_other, "websocket.receive", "text", str, "bytes")
 
     async def receive_bytes(self, *, timeout: float | None = None) -> bytes:
         """Receive the next message, which must be a binary frame, and return its bytes.
@@ -284,10 +303,11 @@ class WebSocketMethods:
                 and message["type"] == "websocket.receive"
             ):
                 return value
-            self._after_receive(message)
-        else:
-            message = await self._receive_message(timeout)
-        return _checks.read_receive_bytes(message)
+            return _receive_bytes_other(self, message)
+        return _checks.read_receive_bytes(await self._receive_message(timeout))
+
+    # The same common case in C, when fastware._speedups is built (fastware/_accel.py).
+    receive_bytes = _accel.hot_receive(receive_bytes, _receive_bytes_other, "websocket.receive", "bytes", bytes, "text")
 
     async def receive_message(self, *, timeout: float | None = None) -> ReceiveMessage:
         """Receive the next message from the server, of any type, as its model from fastware.messages.

@@ -14,3 +14,6 @@ set -x
 # The docs site, into a throwaway directory so the checkout stays clean.
 .venv/bin/mkdocs build --strict --site-dir "$(mktemp -d)"
 .venv/bin/python -m pytest "$@"
+# Again without the C fast path (fastware/_speedups.c), as where it cannot be compiled: the same
+# behaviour from the Python methods. The tests that need no server are enough to show it.
+FASTWARE_NO_SPEEDUPS=1 .venv/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/features tests/messages tests/property tests/test_hot_path.py

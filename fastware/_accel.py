@@ -1,0 +1,64 @@
+"""The C fast path of the hot methods, and the switch that turns it off.
+
+fastware._speedups (fastware/_speedups.c) holds no protocol: the generated methods
+module hands it each hot method with the message type, keys and payload type the
+schema gives, and it runs that method's common case (the connection open, the
+argument of the right type, the message of the expected frame type) without a
+Python frame. Everything else goes to the generated Python method. Where the
+extension is not built, or FASTWARE_NO_SPEEDUPS is set, the methods stay plain
+`async def`s with the same behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio.coroutines
+import collections.abc
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_speedups: Any = None
+if not os.environ.get("FASTWARE_NO_SPEEDUPS"):
+    try:
+        from fastware import _speedups
+    except ImportError:  # not compiled here: the Python methods are used as they are
+        _speedups = None
+
+#: Whether the hot methods run through fastware._speedups.
+ENABLED: bool = _speedups is not None
+
+if _speedups is not None:
+    # asyncio.create_task(), gather() and run() accept only coroutines; a Step is one in all but its type.
+    collections.abc.Coroutine.register(_speedups.Step)
+
+
+def _as_coroutine_function(method: Any) -> Any:
+    # asyncio.iscoroutinefunction() (3.11) and inspect.iscoroutinefunction() (3.12+) answer True, as for the async def.
+    method._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+    if hasattr(inspect, "markcoroutinefunction"):
+        inspect.markcoroutinefunction(method)
+    return method
+
+
+def hot_send(func: F, msg_type: str, key: str, payload_type: type) -> F:
+    """``func`` (an ``async def method(self, data)``), sending ``{"type": msg_type, key: data}`` in C when it can."""
+    if _speedups is None:
+        return func
+    return _as_coroutine_function(_speedups.send_method(func, msg_type, key, payload_type))  # type: ignore[no-any-return]
+
+
+def hot_receive(
+    func: F, then: Callable[[Any, Any], Any], msg_type: str, key: str, payload_type: type, other_key: str
+) -> F:
+    """``func`` (an ``async def method(self, *, timeout=None)``), reading a data message in C when it can.
+
+    A message of type ``msg_type`` whose ``key`` is a ``payload_type`` and whose ``other_key``
+    is missing or None gives that payload; any other message gives ``then(self, message)``.
+    """
+    if _speedups is None:
+        return func
+    match = (msg_type, key, payload_type, other_key)
+    return _as_coroutine_function(_speedups.receive_method(func, then, match))  # type: ignore[no-any-return]
