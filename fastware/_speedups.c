@@ -66,12 +66,22 @@ Step_clear(StepObject *self)
     return 0;
 }
 
+/* One Step per call: keep a few freed ones instead of returning them to the allocator. */
+#define STEP_FREELIST_SIZE 16
+static StepObject *step_freelist[STEP_FREELIST_SIZE];
+static int step_numfree = 0;
+
 static void
 Step_dealloc(StepObject *self)
 {
     PyObject_GC_UnTrack(self);
     Step_clear(self);
-    PyObject_GC_Del(self);
+    if (step_numfree < STEP_FREELIST_SIZE) {
+        step_freelist[step_numfree++] = self;
+    }
+    else {
+        PyObject_GC_Del(self);
+    }
 }
 
 /* Steals `message`. */
@@ -79,10 +89,17 @@ static PyObject *
 step_new(PyObject *ws, PyObject *call, PyObject *message, PyObject *func, PyObject *data, PyObject *then,
          PyObject *match)
 {
-    StepObject *self = PyObject_GC_New(StepObject, &Step_Type);
-    if (self == NULL) {
-        Py_XDECREF(message);
-        return NULL;
+    StepObject *self;
+    if (step_numfree > 0) {
+        self = step_freelist[--step_numfree];
+        Py_SET_REFCNT((PyObject *)self, 1);
+    }
+    else {
+        self = PyObject_GC_New(StepObject, &Step_Type);
+        if (self == NULL) {
+            Py_XDECREF(message);
+            return NULL;
+        }
     }
     self->ws = Py_NewRef(ws);
     self->call = call; /* already a new reference */
@@ -458,6 +475,7 @@ typedef struct {
     PyObject *cls;      /* send: the payload type */
     PyObject *then;     /* receive: then(ws, message) */
     PyObject *match;    /* receive: (type, key, payload type, other key) */
+    PyObject *template; /* send: {"type": msg_type, key: None} */
     PyObject *dict;     /* __dict__, for asyncio's coroutine-function marker and the like */
     vectorcallfunc vectorcall;
 } HotMethodObject;
@@ -471,6 +489,7 @@ HotMethod_traverse(HotMethodObject *self, visitproc visit, void *arg)
     Py_VISIT(self->cls);
     Py_VISIT(self->then);
     Py_VISIT(self->match);
+    Py_VISIT(self->template);
     Py_VISIT(self->dict);
     return 0;
 }
@@ -484,6 +503,7 @@ HotMethod_clear(HotMethodObject *self)
     Py_CLEAR(self->cls);
     Py_CLEAR(self->then);
     Py_CLEAR(self->match);
+    Py_CLEAR(self->template);
     Py_CLEAR(self->dict);
     return 0;
 }
@@ -506,9 +526,9 @@ send_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, PyO
         if (call == NULL) {
             return NULL;
         }
-        PyObject *message = PyDict_New();
-        if (message == NULL || PyDict_SetItem(message, str_type, self->msg_type) < 0 ||
-            PyDict_SetItem(message, self->key, args[1]) < 0) {
+        /* A copy of {"type": msg_type, key: None} shares its keys table: only the value is set. */
+        PyObject *message = PyDict_Copy(self->template);
+        if (message == NULL || PyDict_SetItem(message, self->key, args[1]) < 0) {
             Py_XDECREF(message);
             Py_DECREF(call);
             return NULL;
@@ -615,7 +635,7 @@ hot_new(PyObject *func, vectorcallfunc vectorcall)
         return NULL;
     }
     self->func = Py_NewRef(func);
-    self->msg_type = self->key = self->cls = self->then = self->match = self->dict = NULL;
+    self->msg_type = self->key = self->cls = self->then = self->match = self->template = self->dict = NULL;
     self->vectorcall = vectorcall;
     return self;
 }
@@ -635,6 +655,12 @@ send_method(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     self->msg_type = Py_NewRef(args[1]);
     self->key = Py_NewRef(args[2]);
     self->cls = Py_NewRef(args[3]);
+    self->template = PyDict_New();
+    if (self->template == NULL || PyDict_SetItem(self->template, str_type, self->msg_type) < 0 ||
+        PyDict_SetItem(self->template, self->key, Py_None) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
