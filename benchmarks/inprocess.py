@@ -51,7 +51,7 @@ PAYLOADS: dict[str, Message] = {
     "json": {"type": "websocket.receive", "text": '{"a":1,"b":[1,2,3],"c":"x"}'},
 }
 KINDS = tuple(PAYLOADS)
-VARIANTS = ("raw", "bare", "starlette", "fastware", "validated")
+VARIANTS = ("raw", "bare", "starlette", "fastware", "fastware_py", "validated")
 
 
 PEERS = ("server", "noop")
@@ -195,10 +195,22 @@ class BareWrapper:
         await self._send({"type": "websocket.send", "text": json.dumps(data)})
 
 
+class PythonMethodsWebSocket(WebSocket):
+    """fastware as it runs where its C fast path (fastware/_speedups.c) is not built: the generated async defs."""
+
+    __slots__ = ()
+
+
+for _name in ("send_text", "send_bytes", "receive_text", "receive_bytes"):
+    _method = getattr(WebSocket, _name)
+    setattr(PythonMethodsWebSocket, _name, getattr(_method, "__wrapped__", _method))
+
+
 FACTORIES: dict[str, Callable[[Receive, Send], Any]] = {
     "bare": BareWrapper,
     "starlette": lambda receive, send: StarletteWebSocket(SCOPE, receive, send),
     "fastware": lambda receive, send: WebSocket(SCOPE, receive, send),
+    "fastware_py": lambda receive, send: PythonMethodsWebSocket(SCOPE, receive, send),
     "validated": lambda receive, send: WebSocket(SCOPE, receive, send, validate=True),
 }
 

@@ -16,7 +16,7 @@ from typing import Any
 from support import ROOT, TIMEOUT
 
 BENCH = ROOT / "benchmarks"
-VARIANTS = {"raw", "bare", "starlette", "fastware", "validated"}
+VARIANTS = {"raw", "bare", "starlette", "fastware", "fastware_py", "validated"}
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -82,5 +82,21 @@ def test_run_writes_the_page_and_a_chart(tmp_path: Path) -> None:
     assert page.count("| held |") + page.count("| **missed** |") == 6  # every target is judged
     svg = ET.parse(tmp_path / "performance.svg").getroot()
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
-    assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + 15  # background + one bar per row
+    assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + len(VARIANTS) * 3  # background + one bar per row
     assert "wrote" in out
+
+
+def test_the_python_variant_runs_the_generated_async_defs_not_the_c_fast_path() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import types, inprocess; print(all(type(vars(inprocess.PythonMethodsWebSocket)[name]) is types.FunctionType"
+            " for name in ('send_text', 'send_bytes', 'receive_text', 'receive_bytes')))",
+        ],
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert out.stdout.strip() == "True", out.stderr
