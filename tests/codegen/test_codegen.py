@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -153,6 +154,8 @@ def test_wheel_ships_generated_code_inside_fastware_only(tmp_path: Path) -> None
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"fastware"}
     assert "fastware/_generated/methods.py" in names and "fastware/_generated/models.py" in names
+    # The C fast path, compiled for this Python.
+    assert "fastware/_speedups" + sysconfig.get_config_var("EXT_SUFFIX") in names
 
     # Installed from the wheel, away from the checkout, it imports with pydantic alone.
     target = tmp_path / "site"
@@ -161,6 +164,7 @@ def test_wheel_ships_generated_code_inside_fastware_only(tmp_path: Path) -> None
         "import sys, fastware, fastware._generated.models as m; "
         "assert fastware.__file__.startswith(sys.argv[1]), fastware.__file__; "
         "assert 'jinja2' not in sys.modules and 'datamodel_code_generator' not in sys.modules; "
+        "import fastware._accel as a; assert a.ENABLED; "
         "print(m.WebSocketClose(code=4000).to_asgi())"
     )
     result = subprocess.run(

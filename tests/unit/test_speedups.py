@@ -51,7 +51,7 @@ def test_hot_methods_keep_the_signature_docs_and_names_of_the_generated_method(n
     assert inspect.signature(method) == inspect.signature(python)
     assert method.__doc__ == python.__doc__ and method.__doc__
     assert (method.__name__, method.__qualname__) == (name, f"WebSocketMethods.{name}")
-    assert asyncio.iscoroutinefunction(method)
+    assert asyncio.iscoroutinefunction(method) and inspect.iscoroutinefunction(method)
     bound = getattr(WebSocket(make_scope(), FakeServer().receive, FakeServer().send), name)
     assert list(inspect.signature(bound).parameters) == list(inspect.signature(python).parameters)[1:]
 
