@@ -66,9 +66,14 @@ Step_clear(StepObject *self)
     return 0;
 }
 
-/* One Step per call: keep a few freed ones instead of returning them to the allocator. */
+/* One Step per call: keep a few freed ones instead of returning them to the allocator.
+ * The GIL guards the list; a free-threaded build does without it. */
+#ifdef Py_GIL_DISABLED
+#define STEP_FREELIST_SIZE 0
+#else
 #define STEP_FREELIST_SIZE 16
-static StepObject *step_freelist[STEP_FREELIST_SIZE];
+#endif
+static StepObject *step_freelist[STEP_FREELIST_SIZE + 1];
 static int step_numfree = 0;
 
 static void

@@ -217,4 +217,5 @@ async def test_many_messages_leak_no_references_or_awaitables() -> None:
     server.sent.clear()
     gc.collect()
     assert sys.getrefcount(payload) == before
-    assert not [o for o in gc.get_objects() if type(o).__name__ == "Step"]
+    step_type = getattr(_accel._speedups, "Step", None)
+    assert not [o for o in gc.get_objects() if type(o) is step_type]
