@@ -1,18 +1,19 @@
-/* fastware._speedups: the awaitable behind the hot send and receive methods.
+/* fastware._speedups: the C fast path of the hot send and receive methods.
  *
  * An `async def` method costs a coroutine object and a frame per call, about as much as the
- * server's own receive() or send(). The generated send_text, send_bytes, receive_text and
- * receive_bytes instead return a Step: a small coroutine-like object that, when awaited, checks
- * the connection is open, awaits the server's callable and reads the result in C.
+ * server's own receive() or send(). fastware/_accel.py wraps the generated send_text, send_bytes,
+ * receive_text and receive_bytes in a HotMethod: called in their common case, they return a Step,
+ * a small coroutine-like object that, when awaited, checks the connection is open, awaits the
+ * server's callable and reads the result in C. Any other call goes to the generated method.
  *
- * It knows nothing of the protocol: the message type, keys and payload type it matches, and the
- * Python functions for every other case, come from the generated code. fastware/_step.py is the
- * same contract in Python, used when this module is not built (and tested against it).
+ * It knows nothing of the protocol: the message type, keys and payload type, and the Python
+ * functions for every other case, come from the generated code. Without this module the generated
+ * async defs run as they are, with the same behaviour (tests/unit/test_speedups.py, run both ways).
  *
- * At the first step:  not ws._open        -> await fallback(ws, arg): the checked, state-tracking path
- *                     sending             -> await call(arg); OSError -> raise ws._connection_lost()
- *                     receiving           -> message = await call(); if it matches, its payload,
- *                                            else then(ws, message)
+ * A Step, at its first step:
+ *     ws._open is false -> await func(ws[, data]): the generated method, which raises or waits as the state says
+ *     sending           -> await ws._send(message); OSError -> raise ws._connection_lost() from None
+ *     receiving         -> message = await ws._receive(); its payload if it matches, else then(ws, message)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -197,7 +198,7 @@ static PyObject *
 step_result(StepObject *self, PyObject *value)
 {
     if (!self->fast || self->match == NULL) {
-        return value; /* sends return None; the fallback's value is final */
+        return value; /* a send returns None; the generated method's value is final */
     }
     PyObject *message = value;
     if (PyDict_CheckExact(message)) {
@@ -458,7 +459,7 @@ static PyTypeObject Step_Type = {
     .tp_dealloc = (destructor)Step_dealloc,
     .tp_as_async = &Step_as_async,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The awaitable a hot WebSocket method returns; see fastware/_step.py.",
+    .tp_doc = "The awaitable a hot WebSocket method returns; it behaves as the coroutine of the async def.",
     .tp_traverse = (traverseproc)Step_traverse,
     .tp_clear = (inquiry)Step_clear,
     .tp_iter = PyObject_SelfIter,
@@ -703,7 +704,7 @@ static PyMethodDef module_methods[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "fastware._speedups",
-    .m_doc = "The awaitable behind the hot send and receive methods; fastware/_step.py is its Python twin.",
+    .m_doc = "The C fast path of the hot send and receive methods; loaded by fastware/_accel.py.",
     .m_size = -1,
     .m_methods = module_methods,
 };
