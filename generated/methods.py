@@ -259,18 +259,18 @@ class WebSocketMethods:
         """
         if self._open and timeout is None:
             message = await self._receive()
-            # A subscript in a try, and `in`, not .get(): the method call is the dearest part of these checks,
-            # and a missing key only happens on the slow path (the other frame type).
+            # Subscripts in a try, and `in`, not .get(): the method call is the dearest part of these checks,
+            # and a missing key (the other frame type, a disconnect, a message with no type) takes the slow path.
             try:
                 value = message["text"]
+                if (
+                    value.__class__ is str
+                    and ("bytes" not in message or message["bytes"] is None)
+                    and message["type"] == "websocket.receive"
+                ):
+                    return value
             except KeyError:
-                value = None
-            if (
-                value.__class__ is str
-                and ("bytes" not in message or message["bytes"] is None)
-                and message["type"] == "websocket.receive"
-            ):
-                return value
+                pass
             return _receive_text_other(self, message)
         return _checks.read_receive_text(await self._receive_message(timeout))
 
@@ -291,18 +291,18 @@ class WebSocketMethods:
         """
         if self._open and timeout is None:
             message = await self._receive()
-            # A subscript in a try, and `in`, not .get(): the method call is the dearest part of these checks,
-            # and a missing key only happens on the slow path (the other frame type).
+            # Subscripts in a try, and `in`, not .get(): the method call is the dearest part of these checks,
+            # and a missing key (the other frame type, a disconnect, a message with no type) takes the slow path.
             try:
                 value = message["bytes"]
+                if (
+                    value.__class__ is bytes
+                    and ("text" not in message or message["text"] is None)
+                    and message["type"] == "websocket.receive"
+                ):
+                    return value
             except KeyError:
-                value = None
-            if (
-                value.__class__ is bytes
-                and ("text" not in message or message["text"] is None)
-                and message["type"] == "websocket.receive"
-            ):
-                return value
+                pass
             return _receive_bytes_other(self, message)
         return _checks.read_receive_bytes(await self._receive_message(timeout))
 
