@@ -476,12 +476,11 @@ static PyTypeObject Step_Type = {
 typedef struct {
     PyObject_HEAD
     PyObject *func;     /* the generated async def */
-    PyObject *msg_type; /* send: the message type */
     PyObject *key;      /* send: the payload key */
     PyObject *cls;      /* send: the payload type */
     PyObject *then;     /* receive: then(ws, message) */
     PyObject *match;    /* receive: (type, key, payload type, other key) */
-    PyObject *template; /* send: {"type": msg_type, key: None} */
+    PyObject *template; /* send: {"type": the message type, key: None}, built once */
     PyObject *dict;     /* __dict__, for asyncio's coroutine-function marker and the like */
     vectorcallfunc vectorcall;
 } HotMethodObject;
@@ -490,7 +489,6 @@ static int
 HotMethod_traverse(HotMethodObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->func);
-    Py_VISIT(self->msg_type);
     Py_VISIT(self->key);
     Py_VISIT(self->cls);
     Py_VISIT(self->then);
@@ -504,7 +502,6 @@ static int
 HotMethod_clear(HotMethodObject *self)
 {
     Py_CLEAR(self->func);
-    Py_CLEAR(self->msg_type);
     Py_CLEAR(self->key);
     Py_CLEAR(self->cls);
     Py_CLEAR(self->then);
@@ -532,7 +529,7 @@ send_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, PyO
         if (call == NULL) {
             return NULL;
         }
-        /* A copy of {"type": msg_type, key: None} shares its keys table: only the value is set. */
+        /* Copying the template clones its two-key table in one go; then only the payload is set. */
         PyObject *message = PyDict_Copy(self->template);
         if (message == NULL || PyDict_SetItem(message, self->key, args[1]) < 0) {
             Py_XDECREF(message);
@@ -641,7 +638,7 @@ hot_new(PyObject *func, vectorcallfunc vectorcall)
         return NULL;
     }
     self->func = Py_NewRef(func);
-    self->msg_type = self->key = self->cls = self->then = self->match = self->template = self->dict = NULL;
+    self->key = self->cls = self->then = self->match = self->template = self->dict = NULL;
     self->vectorcall = vectorcall;
     return self;
 }
@@ -658,11 +655,10 @@ send_method(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (self == NULL) {
         return NULL;
     }
-    self->msg_type = Py_NewRef(args[1]);
     self->key = Py_NewRef(args[2]);
     self->cls = Py_NewRef(args[3]);
     self->template = PyDict_New();
-    if (self->template == NULL || PyDict_SetItem(self->template, str_type, self->msg_type) < 0 ||
+    if (self->template == NULL || PyDict_SetItem(self->template, str_type, args[1]) < 0 ||
         PyDict_SetItem(self->template, self->key, Py_None) < 0) {
         Py_DECREF(self);
         return NULL;
