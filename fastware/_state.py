@@ -26,6 +26,15 @@ class State(enum.Enum):
     #: The server reported websocket.disconnect, or its send() failed: nothing more may be sent.
     DISCONNECTED = "DISCONNECTED"
 
+    def __setattr__(self, name: str, value: object) -> None:
+        # Members are shared by every connection: `ws.connection_state.user = "ann"` would leak to all of them.
+        # Enum sets its own underscore attributes while it builds the members.
+        if not name.startswith("_"):
+            raise AttributeError(
+                f"cannot set {name!r} on {self!r}: it is shared by every connection; use ws.state for per-connection values"
+            )
+        super().__setattr__(name, value)
+
 
 S = State
 TRANSITIONS: dict[tuple[State, str], State] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
 from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
 from json.encoder import encode_basestring as _encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Literal
@@ -20,6 +20,7 @@ from fastware import _validation
 from fastware._generated import checks as _checks
 from fastware._generated.methods import WebSocketMethods
 from fastware._state import DATA_RECEIVE_STATES, HINTS, TRANSITIONS, State
+from fastware.datastructures import URL, Address, QueryParams, StateNamespace, parse_cookies
 from fastware.errors import (
     InvalidJSONError,
     ServerProtocolError,
@@ -30,7 +31,10 @@ from fastware.errors import (
     WebSocketValueError,
 )
 
-__all__ = ["State", "WebSocket", "WebSocketDisconnect"]
+__all__ = ["ConnectionState", "State", "WebSocket", "WebSocketDisconnect"]
+
+#: The lifecycle enum under a name no Starlette user confuses with ``ws.state``.
+ConnectionState = State
 
 Message = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -94,6 +98,7 @@ class WebSocket(WebSocketMethods):
         "_headers",
         "_json_dumps",
         "_json_loads",
+        "_namespace",
         "_open",
         "_receive",
         "_scope",
@@ -127,6 +132,7 @@ class WebSocket(WebSocketMethods):
         self._json_dumps = json_dumps or _json_dumps
         self._json_loads = json_loads or _json_loads
         self._headers: dict[str, str] | None = None
+        self._namespace: StateNamespace | None = None
         self._close_code: int | None = None
         self._close_reason: str | None = None
         self._subprotocol: str | None = None
@@ -140,9 +146,28 @@ class WebSocket(WebSocketMethods):
         return self._scope
 
     @property
-    def state(self) -> State:
-        """Where the connection is in its life; see fastware.State."""
+    def connection_state(self) -> State:
+        """Where the connection is in its life: a member of fastware.ConnectionState (fastware.State)."""
         return self._state
+
+    @property
+    def state(self) -> StateNamespace:
+        """A per-connection namespace, as Starlette's ``websocket.state``: ``ws.state.user = "ann"``.
+
+        Backed by ``scope["state"]`` as in Starlette (created when missing), so it
+        reads the lifespan state the server copied into this connection, and a
+        framework's WebSocket over the same scope shares it. Where the scope cannot
+        hold it (a read-only mapping) it is a dict of this WebSocket's own.
+        """
+        if self._namespace is None:
+            scope = self._scope
+            store: MutableMapping[str, Any] | None = None
+            if isinstance(scope, MutableMapping):
+                store = scope.get("state")
+                if store is None:
+                    store = scope["state"] = {}
+            self._namespace = StateNamespace(store)
+        return self._namespace
 
     @property
     def path_params(self) -> dict[str, Any]:
@@ -163,6 +188,33 @@ class WebSocket(WebSocketMethods):
     def query_string(self) -> str:
         """The raw query string, Latin-1 decoded, percent-escapes kept; "" when the scope has none."""
         return (self._scope.get("query_string") or b"").decode("latin-1")
+
+    @property
+    def query_params(self) -> QueryParams:
+        """The query string parsed as Starlette does: ``ws.query_params["k"]`` (last value), ``.getlist("k")``."""
+        return QueryParams(self._scope.get("query_string") or b"")
+
+    @property
+    def url(self) -> URL:
+        """The URL the client connected to (``ws://host/path?query``), a str with ``.path``, ``.query``..."""
+        return URL.from_scope(self._scope)
+
+    @property
+    def client(self) -> Address | None:
+        """The client's ``(host, port)`` from the scope, None when the server does not say."""
+        client = self._scope.get("client")
+        if client is None:
+            return None
+        host, port = client[0], client[1]
+        # granian gives the port as a str (the spec says int).
+        return Address(host, int(port) if isinstance(port, str) and port.isdigit() else port)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The request's cookies, from every ``Cookie`` header, parsed as Starlette parses them."""
+        return parse_cookies(
+            [value.decode("latin-1") for name, value in self._scope.get("headers") or () if name.lower() == b"cookie"]
+        )
 
     @property
     def spec_version(self) -> tuple[int, ...]:

@@ -221,7 +221,7 @@ def test_adding_an_optional_key_reaches_model_method_checks_and_docs(tmp_path: P
     message_doc, api_doc = close_docs(repo)
     row = next(line for line in message_doc.splitlines() if line.startswith("| `drill_note` |"))
     assert "| 2.6 | drop | A note for the drill, sent with the close. |" in row
-    assert "*, reason: str | None = None, drill_note: str | None = None) -> None" in api_doc
+    assert "reason: str | None = None, *, drill_note: str | None = None) -> None" in api_doc
     assert "| `drill_note` (keyword-only) | `drill_note` |" in api_doc
 
 
@@ -230,7 +230,12 @@ def test_removing_a_key_removes_parameter_field_and_doc_entry(tmp_path: Path) ->
     message_doc, api_doc = close_docs(repo)
     assert "| `reason` |" in message_doc and "reason:" in api_doc
 
-    edit_schema(repo, lambda schema: schema["$defs"]["WebSocketClose"]["properties"].pop("reason"))
+    def remove_reason(schema: dict[str, Any]) -> None:
+        close = schema["$defs"]["WebSocketClose"]
+        close["properties"].pop("reason")
+        close["x-fastware-methods"][0]["positional"].pop("reason")  # close(code, reason) takes it positionally
+
+    edit_schema(repo, remove_reason)
     regenerate(repo)
 
     result = probe(

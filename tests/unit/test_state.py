@@ -31,7 +31,7 @@ async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
     server.push({"type": "websocket.disconnect", "code": 1000})
     for step in steps[state]:
         await step()
-    assert ws.state is state
+    assert ws.connection_state is state
     # Leave only what the test itself queues.
     while not server.incoming.empty():
         server.incoming.get_nowait()
@@ -68,14 +68,14 @@ async def test_send_pairs(state: State, msg_type: str) -> None:
     expected = TRANSITIONS.get((effective, msg_type))
     if (state, msg_type) in _NO_OP:
         await SENDS[msg_type](ws)
-        assert (ws.state, server.sent) == (state, [])
+        assert (ws.connection_state, server.sent) == (state, [])
     elif expected is None:
         with pytest.raises(WebSocketStateError, match=f"Cannot send '{msg_type}' in state {effective.name}"):
             await SENDS[msg_type](ws)
-        assert (ws.state, server.sent) == (effective, [])
+        assert (ws.connection_state, server.sent) == (effective, [])
     else:
         await SENDS[msg_type](ws)
-        assert ws.state is expected
+        assert ws.connection_state is expected
         assert server.types() == [msg_type]
 
 
@@ -88,10 +88,10 @@ async def test_receive_pairs(state: State, msg_type: str) -> None:
     if expected is None:
         with pytest.raises(ServerProtocolError, match=f"Unexpected ASGI message '{msg_type}' from the server"):
             await ws.receive_raw()
-        assert ws.state is state
+        assert ws.connection_state is state
     else:
         assert await ws.receive_raw() == RECEIVES[msg_type]
-        assert ws.state is expected
+        assert ws.connection_state is expected
 
 
 async def test_nothing_is_received_after_disconnect() -> None:
@@ -105,9 +105,9 @@ async def test_nothing_is_received_after_disconnect() -> None:
 async def test_final_denial_body_closes() -> None:
     ws, server = await in_state(State.RESPONSE)
     await ws._send_http_response_body(b"a", more_body=True)
-    assert ws.state is State.RESPONSE
+    assert ws.connection_state is State.RESPONSE
     await ws._send_http_response_body(b"b")
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
     assert [m.get("more_body") for m in server.sent] == [True, False]
 
 

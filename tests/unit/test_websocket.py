@@ -110,13 +110,13 @@ async def test_accept_reads_connect_then_sends_accept() -> None:
     ws, server = make(CONNECT)
     await ws.accept()
     assert server.sent == [{"type": "websocket.accept"}]
-    assert ws.state is State.CONNECTED
+    assert ws.connection_state is State.CONNECTED
 
 
 async def test_accept_after_connect_read_by_receive_raw() -> None:
     ws, server = make(CONNECT)
     assert await ws.receive_raw() == CONNECT
-    assert ws.state is State.HANDSHAKE
+    assert ws.connection_state is State.HANDSHAKE
     await ws.accept()
     assert server.types() == ["websocket.accept"]
 
@@ -164,7 +164,7 @@ async def test_accept_bad_headers_send_nothing(headers: Any, error: type[Excepti
     with pytest.raises(error, match=match):
         await ws.accept(headers=headers)
     assert server.sent == []
-    assert ws.state is State.CONNECTING
+    assert ws.connection_state is State.CONNECTING
 
 
 async def test_accept_headers_refused_by_a_2_0_server() -> None:
@@ -284,7 +284,11 @@ async def test_send_oserror_becomes_disconnect_1006() -> None:
     server.send_error = ConnectionResetError("peer gone")
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.send_text("x")
-    assert (info.value.code, ws.state, ws.close_code) == (WS_1006_ABNORMAL, State.DISCONNECTED, WS_1006_ABNORMAL)
+    assert (info.value.code, ws.connection_state, ws.close_code) == (
+        WS_1006_ABNORMAL,
+        State.DISCONNECTED,
+        WS_1006_ABNORMAL,
+    )
     with pytest.raises(WebSocketStateError):
         await ws.send_text("again")
 
@@ -296,7 +300,7 @@ async def test_close_defaults_to_1000() -> None:
     ws, server = await accepted()
     await ws.close()
     assert server.sent == [{"type": "websocket.close", "code": WS_1000_NORMAL_CLOSURE}]
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
 
 
 async def test_close_with_reason() -> None:
@@ -322,7 +326,7 @@ async def test_close_before_accept_rejects_handshake() -> None:
     ws, server = make(CONNECT)
     await ws.close()
     assert server.sent == [{"type": "websocket.close", "code": WS_1000_NORMAL_CLOSURE}]
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
 
 
 async def test_close_after_disconnect_is_a_no_op() -> None:
@@ -339,7 +343,7 @@ async def test_close_code_an_endpoint_may_not_send(code: int) -> None:
     with pytest.raises(WebSocketValueError, match=f"'code' may not be {code}"):
         await ws.close(code)
     assert server.sent == []
-    assert ws.state is State.CONNECTED
+    assert ws.connection_state is State.CONNECTED
 
 
 @pytest.mark.parametrize("code", ["4001", 4001.0, True, None])
@@ -407,7 +411,7 @@ async def test_disconnect_raises_with_code_and_reason() -> None:
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.receive_text()
     assert (info.value.code, info.value.reason) == (4001, "gone")
-    assert (ws.close_code, ws.close_reason, ws.state) == (4001, "gone", State.DISCONNECTED)
+    assert (ws.close_code, ws.close_reason, ws.connection_state) == (4001, "gone", State.DISCONNECTED)
 
 
 @pytest.mark.parametrize("method", ["receive_text", "receive_bytes", "receive_json", "receive_raw", "_receive_data"])
@@ -441,7 +445,7 @@ async def test_receive_raw_returns_messages_as_received() -> None:
     ws, _ = await accepted(text("a"), disconnect(1001))
     assert await ws.receive_raw() == text("a")
     assert await ws.receive_raw() == disconnect(1001)
-    assert ws.state is State.DISCONNECTED
+    assert ws.connection_state is State.DISCONNECTED
 
 
 async def test_receive_data_returns_message_and_raises_on_disconnect() -> None:
@@ -503,7 +507,7 @@ async def test_denial_response() -> None:
         {"type": "websocket.http.response.start", "status": 401, "headers": [(b"www-authenticate", b"Bearer")]},
         {"type": "websocket.http.response.body", "body": b"no", "more_body": False},
     ]
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
 
 
 async def test_denial_response_without_extension() -> None:
