@@ -191,5 +191,5 @@ def parse_cookies(cookie_headers: list[str]) -> dict[str, str]:
                 key, val = "", chunk  # a value without a name, as browsers accept it
             key, val = key.strip(), val.strip()
             if key or val:
-                cookies[key] = _http_cookies._unquote(val)  # type: ignore[attr-defined]
+                cookies[key] = _http_cookies._unquote(val)
     return cookies
