@@ -13,6 +13,7 @@ is sent, so a server never sees an invalid ASGI message::
     └── ServerProtocolError (RuntimeError)      the server sent something the ASGI spec forbids
 
     WebSocketDisconnect                         the connection is gone (not an error of the app)
+    UnsupportedByServerWarning (UserWarning)    sent, but the server's declared spec version predates it
 
 Each also subclasses the builtin that code written for Starlette already catches.
 """
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidJSONError",
     "ServerProtocolError",
     "UnsupportedByServerError",
+    "UnsupportedByServerWarning",
     "WebSocketDisconnect",
     "WebSocketError",
     "WebSocketStateError",
@@ -105,6 +107,17 @@ class UnsupportedByServerError(WebSocketError, RuntimeError):
     Either its ``scope["asgi"]["spec_version"]`` predates a key whose meaning
     would be lost, or it does not offer an extension such as
     ``websocket.http.response``.
+    """
+
+
+class UnsupportedByServerWarning(UserWarning):
+    """Warned when the app sends a key the server's declared spec version predates.
+
+    The key is sent anyway: ASGI says unknown keys must not cause an error, so a
+    server that does not know it ignores it, and one that declares too old a
+    version (many do) still carries it. Turn it into an error in tests with
+    ``-W error::fastware.UnsupportedByServerWarning``. A scope without
+    ``spec_version`` makes no claim, and nothing is warned.
     """
 
 

@@ -16,7 +16,7 @@ from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-
 from json.encoder import encode_basestring as _encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Literal
 
-from fastware import _validation
+from fastware import _servers, _validation
 from fastware._generated import checks as _checks
 from fastware._generated.methods import WebSocketMethods
 from fastware._state import DATA_RECEIVE_STATES, HINTS, TRANSITIONS, State
@@ -260,6 +260,8 @@ class WebSocket(WebSocketMethods):
             raise self._connection_lost() from None
         if msg_type == "websocket.accept":
             self._subprotocol = message.get("subprotocol")
+            if message.get("headers"):
+                _servers.warn_lost(self._scope, self._send, "websocket.accept 'headers'")
         elif msg_type == "websocket.http.response.body" and not message.get("more_body"):
             next_state = State.CLOSED
         self._set_state(next_state)
