@@ -11,6 +11,8 @@ import sys
 from typing import Any
 
 from examples.fastapi_app import app as _fastapi_app
+from examples.litestar_app import app as _litestar_app
+from examples.quart_app import app as _quart_app
 from examples.starlette_app import app as _starlette_app
 
 ENDED = "fastware-test: handler ended:"
@@ -35,3 +37,5 @@ def observed(app: Any) -> Any:
 
 fastapi_app = observed(_fastapi_app)
 starlette_app = observed(_starlette_app)
+litestar_app = observed(_litestar_app)
+quart_app = observed(_quart_app)

@@ -1,4 +1,4 @@
-"""examples/fastapi_app.py and examples/starlette_app.py under a real uvicorn, through the `websockets` client.
+"""examples/fastapi_app.py, starlette_app.py and the litestar_app.py and quart_app.py recipes under a real uvicorn, through the `websockets` client.
 
 The apps run wrapped by observed.py, which logs when each handler ends; a
 test that makes the client leave waits for that line, then checks the server
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,9 @@ SERVERS = [
     ("fastapi", "websockets"),
     ("starlette", "websockets-sansio"),
     ("starlette", "websockets"),
+    # The recipes (docs/frameworks.md), on uvicorn's default.
+    ("litestar", "websockets-sansio"),
+    ("quart", "websockets-sansio"),
 ]
 
 
@@ -153,3 +157,12 @@ def test_a_frame_that_is_not_json_text_closes_with_a_reason(server: Running, fra
     close_code, reason = run(scenario())
     assert close_code == code
     assert reason is not None and reason.startswith("expected a JSON text message")
+
+
+def test_quart_still_serves_its_own_routes(server: Running) -> None:
+    # The Quart recipe dispatches only its WebSocket route in front of Quart; everything else is Quart's.
+    if not server.log.name.startswith("quart"):
+        pytest.skip("the Quart recipe only")
+    http_url = server.url.replace("ws://", "http://") + "/"
+    with urllib.request.urlopen(http_url, timeout=TIMEOUT) as response:
+        assert response.read() == b"connect to /ws/<room>"
