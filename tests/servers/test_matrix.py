@@ -39,7 +39,7 @@ LIMITATIONS: dict[tuple[str, str], str] = {
         "empty_message_echo",
         "daphne",
     ): "daphne: silently drops an empty message the app sends (truthiness test in handle_reply)",
-    ("accept_headers", "daphne"): "daphne: reports no spec_version (so 2.0) and ignores accept headers (daphne #326)",
+    ("accept_headers", "daphne"): "daphne: reports no spec_version and ignores accept headers (daphne #326)",
     ("denial_response", "daphne"): "daphne: does not offer the websocket.http.response extension",
     ("denial_response_unregistered_status", "daphne"): "daphne: does not offer the websocket.http.response extension",
     ("denial_response_unregistered_status", "uvicorn-websockets"): (
