@@ -14,7 +14,7 @@ into the vanished connection raises fastware's WebSocketDisconnect, which it cat
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 
@@ -24,14 +24,24 @@ from fastware.integrations.fastapi import FastwareWebSocket
 app = FastAPI()
 
 
+def stream_request(message: Any) -> int | None:
+    """n if the message is ``{"stream": n}`` with an integer n, else None."""
+    if isinstance(message, dict):
+        fields = cast("dict[str, Any]", message)
+        if fields.keys() == {"stream"} and type(fields["stream"]) is int:
+            return int(fields["stream"])
+    return None
+
+
 @app.websocket("/ws/{room}")
 async def room_socket(ws: FastwareWebSocket, room: str) -> None:
     await ws.accept()
     try:
         while True:
             message: Any = await ws.receive_json()
-            if isinstance(message, dict) and message.keys() == {"stream"} and type(message["stream"]) is int:
-                for i in range(message["stream"]):
+            count = stream_request(message)
+            if count is not None:
+                for i in range(count):
                     await ws.send_json({"i": i})
                     # Let the event loop run: a send into a fast socket does not wait, and a loop that never
                     # waits starves every other connection, and never hears that this client left.

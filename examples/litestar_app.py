@@ -9,12 +9,21 @@ Run it with ``uvicorn examples.litestar_app:app``; it behaves as examples/starle
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar, asgi
 from litestar.types import Receive, Scope, Send
 
 from fastware import FrameTypeError, InvalidJSONError, WebSocket, WebSocketDisconnect
+
+
+def stream_request(message: Any) -> int | None:
+    """n if the message is ``{"stream": n}`` with an integer n, else None."""
+    if isinstance(message, dict):
+        fields = cast("dict[str, Any]", message)
+        if fields.keys() == {"stream"} and type(fields["stream"]) is int:
+            return int(fields["stream"])
+    return None
 
 
 async def room_socket(ws: WebSocket) -> None:
@@ -23,8 +32,9 @@ async def room_socket(ws: WebSocket) -> None:
     try:
         while True:
             message: Any = await ws.receive_json()
-            if isinstance(message, dict) and message.keys() == {"stream"} and type(message["stream"]) is int:
-                for i in range(message["stream"]):
+            count = stream_request(message)
+            if count is not None:
+                for i in range(count):
                     await ws.send_json({"i": i})
                     await asyncio.sleep(0)  # let the event loop run (see examples/starlette_app.py)
             else:
@@ -41,7 +51,7 @@ async def room_socket(ws: WebSocket) -> None:
 # copy_scope=False: the handler shares the scope (and so scope["state"], ws.state) with Litestar.
 @asgi("/ws/{room:str}", copy_scope=False)
 async def room_route(scope: Scope, receive: Receive, send: Send) -> None:
-    await room_socket(WebSocket(scope, receive, send))  # type: ignore[arg-type]
+    await room_socket(WebSocket(scope, receive, send))
 
 
 app = Litestar(route_handlers=[room_route])

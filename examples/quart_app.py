@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, cast
 
 from quart import Quart
 
@@ -25,14 +25,24 @@ async def index() -> str:
     return "connect to /ws/<room>"
 
 
+def stream_request(message: Any) -> int | None:
+    """n if the message is ``{"stream": n}`` with an integer n, else None."""
+    if isinstance(message, dict):
+        fields = cast("dict[str, Any]", message)
+        if fields.keys() == {"stream"} and type(fields["stream"]) is int:
+            return int(fields["stream"])
+    return None
+
+
 async def room_socket(ws: WebSocket) -> None:
     room = ws.path_params["room"]
     await ws.accept()
     try:
         while True:
             message: Any = await ws.receive_json()
-            if isinstance(message, dict) and message.keys() == {"stream"} and type(message["stream"]) is int:
-                for i in range(message["stream"]):
+            count = stream_request(message)
+            if count is not None:
+                for i in range(count):
                     await ws.send_json({"i": i})
                     await asyncio.sleep(0)  # let the event loop run (see examples/starlette_app.py)
             else:

@@ -62,7 +62,8 @@ def warn_lost(scope: Mapping[str, Any], send: Callable[..., Any], what: str, sta
     if name is None or (name, what) not in LOSSES:
         return
     version = _version(name)
-    declared = (scope.get("asgi") or {}).get("spec_version")
+    asgi: Mapping[str, Any] = scope.get("asgi") or {}
+    declared = asgi.get("spec_version")
     warnings.warn(
         f"{what} is sent, but {name}{' ' + version if version else ''} {LOSSES[name, what]}"
         f"{f' (it declares ASGI {declared})' if declared else ''}",

@@ -7,8 +7,8 @@ namesake for reading (``starlette.datastructures.QueryParams``, ``URL``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import ItemsView, Iterator, KeysView, Mapping, MutableMapping, ValuesView
-from http import cookies as _http_cookies
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
@@ -181,6 +181,17 @@ class StateNamespace:
         return f"{type(self).__name__}({dict(self._state)!r})"
 
 
+# A backslash escape inside a quoted cookie value: three octal digits, or any one character.
+_COOKIE_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))", re.DOTALL)
+
+
+def _unquote(value: str) -> str:
+    """A cookie value without its double quotes and escapes, as http.cookies._unquote (which Starlette uses)."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    return _COOKIE_ESCAPE.sub(lambda m: chr(int(m[1], 8)) if m[1] else m[2], value[1:-1])
+
+
 def parse_cookies(cookie_headers: list[str]) -> dict[str, str]:
     """``Cookie`` header values -> {name: value}, as Starlette (after Django) parses them, browsers' way."""
     cookies: dict[str, str] = {}
@@ -191,5 +202,5 @@ def parse_cookies(cookie_headers: list[str]) -> dict[str, str]:
                 key, val = "", chunk  # a value without a name, as browsers accept it
             key, val = key.strip(), val.strip()
             if key or val:
-                cookies[key] = _http_cookies._unquote(val)
+                cookies[key] = _unquote(val)
     return cookies

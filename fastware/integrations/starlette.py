@@ -59,7 +59,8 @@ def from_starlette(websocket: StarletteWebSocket) -> WebSocket:
             "wrap it before its accept(), receive() or send() is called: two state machines cannot share a connection",
         )
     try:
-        receive, send = websocket._receive, websocket._send
+        # Private by name, and the reason this module exists: see the docstring.
+        receive, send = websocket._receive, websocket._send  # pyright: ignore[reportPrivateUsage]
     except AttributeError:  # pragma: no cover - a Starlette that renamed them; tests pin the supported range
         raise RuntimeError(
             "this Starlette's WebSocket keeps no _receive/_send; mount the handler with "

@@ -164,6 +164,7 @@ def test_client_port_given_as_str_is_an_int() -> None:
         [b'a=1; b="quoted\\054value"; c', b"d=4"],
         [b"a=1", b"a=2"],
         [b"  spaced = yes ;=x"],
+        [b'q="a\\"b"; o="\\101\\102\\x"; e=""; h="half'],
     ],
 )
 def test_cookies_as_starlette(cookies: list[bytes]) -> None:
