@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 from examples.lifespan import lifespan as _lifespan
 from fastware import WebSocket, WebSocketDisconnect
-from fastware.errors import UnsupportedByServerError
+from fastware.errors import UnsupportedByServerError, UnsupportedByServerWarning
 
 TIMEOUT = float(os.environ.get("FASTWARE_TEST_TIMEOUT", "10"))
 # How long /send-until-gone keeps sending into a dropped connection before giving up.
@@ -45,6 +45,11 @@ def _finished(key: str) -> asyncio.Event:
 
 def _params(ws: WebSocket) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(ws.query_string).items()}
+
+
+def _fastware_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    # catch_warnings is process-wide: keep fastware's own, not what the server warns meanwhile.
+    return [f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, UnsupportedByServerWarning)]
 
 
 def _disconnect(record: Record, exc: WebSocketDisconnect) -> None:
@@ -100,7 +105,7 @@ async def accept_headers(ws: WebSocket, record: Record) -> None:
             warnings.simplefilter("always")
             await ws.accept(headers=[(b"x-fastware", b"Accepted"), (b"set-cookie", b"Session=AbC")])
         # What fastware said about the headers (policy rules 1 and 4: sent, with a word when they may be lost).
-        record["warnings"] = [f"{w.category.__name__}: {w.message}" for w in caught]
+        record["warnings"] = _fastware_warnings(caught)
     except UnsupportedByServerError as exc:
         # The documented behaviour on a server too old for accept headers; accept without them.
         record["unsupported"] = str(exc)
@@ -112,7 +117,10 @@ async def app_close(ws: WebSocket, record: Record) -> None:
     params = _params(ws)
     await ws.accept()
     try:
-        await ws.close(int(params.get("code", "1000")), reason=params.get("reason"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await ws.close(int(params.get("code", "1000")), params.get("reason"))
+        record["warnings"] = _fastware_warnings(caught)
         record["closed"] = True
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"

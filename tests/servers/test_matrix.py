@@ -287,6 +287,8 @@ def test_app_close_reason(server: Server) -> None:
     code, reason, record = run(_app_close(server, 4001, APP_CLOSE_REASON))
     assert "error" not in record, record
     assert code == 4001
+    # The spec-version policy: every server here declares 2.3 or later, or nothing (daphne), so not a word.
+    assert record["warnings"] == []
     if why := limitation("app_close_reason", server):
         # daphne declares no spec_version: under the spec-version policy (rule 3) fastware sends the reason,
         # and daphne drops it (before that policy, fastware left it out); either way the client sees "".
