@@ -14,7 +14,7 @@ import pytest
 from support import FakeServer, make_scope
 
 from fastware import State, WebSocket, WebSocketDisconnect
-from fastware.errors import FrameTypeError, UnsupportedByServerError, WebSocketStateError
+from fastware.errors import FrameTypeError, UnsupportedByServerError
 
 CONNECT = {"type": "websocket.connect"}
 
