@@ -147,6 +147,7 @@ class Client:
         self._disconnect: dict[str, Any] | None = None  # the websocket.disconnect the app got
         self._task: asyncio.Task[None] | None = None
         self._app_done = False
+        self._stopping = False  # the app is being cancelled
         self._app_error_reported = False
         self._response: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
 
@@ -347,15 +348,28 @@ class Client:
         task = self._task
         if task is None or task.done():
             return
+        # From now on the app's receive() and send() raise CancelledError too: an app that swallows one
+        # cancellation and calls them again still ends.
+        self._stopping = True
         task.cancel()
         await asyncio.wait({task}, timeout=self.timeout)
 
     async def _app_receive(self) -> dict[str, Any]:
+        # Always a real suspension, as a server's receive() is: an app that keeps calling receive()
+        # (after the disconnect, say) cannot starve the test, whose waits then time out as they should.
+        await asyncio.sleep(0)
+        if self._stopping:
+            raise asyncio.CancelledError
         if self._disconnect is not None and self._inbox.empty():
             return dict(self._disconnect)  # a receive after the disconnect gets it again, never hangs
         return await self._inbox.get()
 
     async def _app_send(self, message: dict[str, Any]) -> None:
+        # A suspension on every send, as a server's write does: an app that streams until the client
+        # leaves lets the test run between its messages.
+        await asyncio.sleep(0)
+        if self._stopping:
+            raise asyncio.CancelledError
         msg_type = message.get("type") if isinstance(message, Mapping) else None
         state = self._server_state
         if state == "open" and self._client_gone:
