@@ -62,7 +62,8 @@ class WebSocketStateError(WebSocketError, RuntimeError):
     """Raised when a call is not allowed in the connection's current state.
 
     For example: sending or receiving before ``accept()``, ``accept()`` twice,
-    sending after ``close()`` or after the client disconnected.
+    sending after ``close()``. A send after the client has left raises
+    WebSocketDisconnect instead, as code written for Starlette expects.
     """
 
     def __init__(self, action: str, state: str, hint: str) -> None:

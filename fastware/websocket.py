@@ -86,6 +86,15 @@ class WebSocket(WebSocketMethods):
             generated pydantic models (slower; for development and untrusted servers).
         json_dumps: Encoder for send_json(), returning str or bytes (e.g. orjson.dumps).
         json_loads: Decoder for receive_json(), taking str or bytes (e.g. orjson.loads).
+
+    Several tasks may use one connection (one of them receiving): each call acts on the
+    state as it is when awaited, and a state once left is never entered again. A send
+    moves the state when it starts, so a close() in progress refuses other tasks' sends
+    (WebSocketStateError) and makes a second close() a no-op, before the server sees
+    them; a cancelled accept() or close() counts as sent. Once the client is gone, every
+    send raises WebSocketDisconnect (1006 while only a failed send told, state LOST, until
+    the disconnect with the client's code is received) and close() does nothing. See
+    "One connection, several tasks" in docs/guide.md.
     """
 
     __slots__ = (
@@ -176,7 +185,11 @@ class WebSocket(WebSocketMethods):
 
     @property
     def close_code(self) -> int | None:
-        """The close code of the disconnect, once one was received (1006 if the connection was lost)."""
+        """The close code of the disconnect, once one was received.
+
+        1006 while the connection is known lost only by a failed send; the code of the
+        websocket.disconnect replaces it when that is received, and is never overwritten.
+        """
         return self._close_code
 
     @property
