@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from support import ROOT, TIMEOUT
 
 # The DevTools driver of the chat's browser test.
@@ -37,8 +38,23 @@ needs_chromium = pytest.mark.skipif(
 )
 
 WIDTH, HEIGHT = 1280, 800
-# Every page of the nav.
-PAGES = ["", "guide/", "testing/", "keepalive/", "validation/", "api/", "messages/", "performance/"]
+
+
+def _nav_pages(entries: list[Any]) -> list[str]:
+    """The URL of every page in mkdocs.yml's nav ("guide.md" -> "guide/", "index.md" -> "")."""
+    pages = []
+    for entry in entries:
+        for value in entry.values() if isinstance(entry, dict) else [entry]:
+            if isinstance(value, list):
+                pages += _nav_pages(value)
+            elif not value.startswith(("http://", "https://")):
+                path = value.removesuffix(".md")
+                pages.append(path.removesuffix("index") if path.split("/")[-1] == "index" else path + "/")
+    return pages
+
+
+# Every page of the nav, so a page added there is looked at too.
+PAGES = _nav_pages(yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"])
 # Pages where no table or code block may scroll sideways either (elsewhere a long code line may).
 FIT_EVERY_BLOCK = {"api/", "messages/", "keepalive/"}
 
