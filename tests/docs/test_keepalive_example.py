@@ -27,7 +27,8 @@ async def test_a_quiet_client_is_pinged_and_dropped_when_it_does_not_answer() ->
 
 
 async def test_a_client_that_answers_stays_and_is_echoed() -> None:
-    async with connect(make_app(IDLE, GRACE), timeout=TIMEOUT) as client:
+    # A long grace: a stalled machine must not turn a pong in time into a missed one.
+    async with connect(make_app(IDLE, TIMEOUT), timeout=TIMEOUT) as client:
         for _ in range(3):
             assert await client.receive_json() == {"type": "ping"}
             await client.send_json({"type": "pong"})
