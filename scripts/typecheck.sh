@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Strict typing, as a user's type checker sees fastware:
 #   1. mypy --strict on the package;
-#   2. mypy --strict and pyright --strict on tests/typing/, user code written against the public API;
+#   2. mypy --strict and pyright --strict on tests/typing/, user code written against the public API
+#      (and on the documented examples that are typed);
 #   3. pyright --verifytypes: every public symbol fully typed (100%).
 # Run it alone (bash scripts/typecheck.sh) or from scripts/test.sh.
 set -euo pipefail
@@ -31,6 +32,6 @@ export PYTHONPATH=$tree
 set -x
 # From the symlink tree, not the checkout: there fastware/ lacks _generated.
 (cd "$tree" && "$py" -m mypy --strict --cache-dir "$tree/.mypy_cache" -p fastware)
-(cd "$tree" && "$py" -m mypy --strict --cache-dir "$tree/.mypy_cache" "$root/tests/typing")
+(cd "$tree" && "$py" -m mypy --strict --cache-dir "$tree/.mypy_cache" "$root/tests/typing" "$root/examples/keepalive.py")
 "$root/.venv/bin/pyright" --pythonpath "$py" -p "$root/tests/typing/pyrightconfig.json"
 "$root/.venv/bin/pyright" --pythonpath "$py" --verifytypes fastware --ignoreexternal
