@@ -13,6 +13,8 @@ import enum
 
 
 class State(enum.Enum):
+    """Where a connection is in its life, as fastware's state machine tracks it."""
+
     #: Nothing received yet; websocket.connect is the first message.
     CONNECTING = "CONNECTING"
     #: websocket.connect received: the app must accept, close or deny.

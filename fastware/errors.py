@@ -43,7 +43,7 @@ class WebSocketDisconnect(Exception):
     def __init__(self, code: int = 1000, reason: str | None = None) -> None:
         super().__init__(code, reason)
         self.code = code
-        self.reason = reason or ""
+        self.reason: str = reason or ""
 
     def __str__(self) -> str:
         if self.reason:

@@ -13,7 +13,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
-from json.encoder import encode_basestring as _encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring as _encode_basestring
 from typing import Any, Literal
 
 from fastware import _validation
@@ -29,12 +29,14 @@ from fastware.errors import (
     WebSocketTypeError,
     WebSocketValueError,
 )
+from fastware.types import Send
 
 __all__ = ["State", "WebSocket", "WebSocketDisconnect"]
 
+# Internal: what fastware reads from a message. The public aliases are in fastware.types.
 Message = Mapping[str, Any]
+# Wider than fastware.types.Receive: a receive typed with asgiref's TypedDict events returns a Mapping too.
 Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 JSONMode = Literal["text", "binary"]
 
 # The reference: compact, UTF-8 kept, NaN refused, circular references detected.
