@@ -19,6 +19,7 @@ from fastware.errors import (
     WebSocketTypeError,
     WebSocketValueError,
 )
+from fastware.types import Message, Receive, Scope, Send
 from fastware.websocket import WebSocket
 
 #: The lifecycle enum of ``WebSocket.connection_state``; ``State`` is the same class.
@@ -31,6 +32,10 @@ __all__ = [
     "FrameTypeError",
     "InvalidJSONError",
     "QueryParams",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
     "ServerProtocolError",
     "State",
     "StateNamespace",

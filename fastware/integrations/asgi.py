@@ -8,10 +8,11 @@ send included, reaches the handler as fastware's own ``WebSocketDisconnect``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, overload
 
-from fastware.websocket import Receive, Send, WebSocket
+from fastware.types import Receive, Scope, Send
+from fastware.websocket import WebSocket
 
 __all__ = ["Endpoint", "Handler", "endpoint"]
 
@@ -41,7 +42,7 @@ class Endpoint:
         self._options: dict[str, Any] = {"validate": validate, "json_dumps": json_dumps, "json_loads": json_loads}
         functools.update_wrapper(self, handler)  # routers name the route after __name__
 
-    async def __call__(self, scope: Mapping[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "websocket":
             raise RuntimeError(
                 f"{self.handler.__qualname__} is a fastware WebSocket endpoint; "
