@@ -271,3 +271,11 @@ def test_importing_fastware_imports_no_framework() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[]", "True False"]
+
+
+def test_the_docs_page_includes_the_tested_examples() -> None:
+    # The recipes on docs/frameworks.md are these files, pulled in by pymdownx.snippets. The fences use the
+    # brace form ({.python}) so that ruff's Markdown formatting leaves the snippet lines alone.
+    page = (ROOT / "docs" / "frameworks.md").read_text()
+    for name in ("fastapi_app", "starlette_app", "litestar_app", "quart_app"):
+        assert f'```{{.python title="examples/{name}.py"}}\n--8<-- "examples/{name}.py"\n```' in page
