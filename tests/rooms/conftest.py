@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from redis_server import RedisServer, redis_available, skip_reason  # noqa: E402
+from redis_server import RedisServer, redis_available, skip_reason
 
-from fastware.rooms import Backend, MemoryBackend  # noqa: E402
+from fastware.rooms import Backend, MemoryBackend
 
 needs_redis = pytest.mark.skipif(not redis_available(), reason=skip_reason())
 

@@ -355,7 +355,9 @@ async def test_event_is_light_and_decodes_once(make_backend: MakeBackend) -> Non
         assert not hasattr(event, "__dict__")
 
 
-async def test_publish_from_another_rooms_on_the_same_backend(make_backend: MakeBackend, request: pytest.FixtureRequest) -> None:
+async def test_publish_from_another_rooms_on_the_same_backend(
+    make_backend: MakeBackend, request: pytest.FixtureRequest
+) -> None:
     if "memory" in request.node.name:
         pytest.skip("a MemoryBackend lives in one Rooms: there is no other process to publish from")
     async with Rooms(make_backend()) as here, Rooms(make_backend()) as there:
