@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as redis
 from redis_server import RedisServer
 from support_rooms import TIMEOUT, offsets, take
+from tcp_proxy import LossyProxy
 
 from fastware.rooms import BackendUnavailable, Member, PositionGone, RedisBackend, Rooms
 
@@ -187,3 +188,24 @@ async def test_stopped_redis_makes_rooms_fail_to_start() -> None:
                 pass
     finally:
         server.close()
+
+
+async def test_publish_whose_reply_is_lost_appends_once(fresh_redis: RedisServer) -> None:
+    """The append ran on the server but the reply never came back: the retry (same idempotency
+    token) returns the first append's position instead of appending again."""
+    async with LossyProxy(fresh_redis.port) as proxy:
+        async with Rooms(RedisBackend(proxy.url, retention=None)) as rooms:
+            await rooms.publish("r", "warm-up")  # the scripts are loaded: the next EVALSHA runs them
+            proxy.lose_replies(1)
+            pos = await rooms.publish("r", "once")
+            assert proxy.lost == 1
+            history = await rooms.history("r")
+            assert [e.data for e in history] == ["warm-up", "once"]
+            assert history[-1].pos == pos
+
+            proxy.lose_replies(3)  # every attempt loses its reply
+            with pytest.raises(BackendUnavailable) as info:
+                await rooms.publish("r", "unsure")
+            assert proxy.lost == 4
+            assert info.value.maybe_appended
+            assert [e.data for e in await rooms.history("r")] == ["warm-up", "once", "unsure"]
