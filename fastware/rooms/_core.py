@@ -419,6 +419,7 @@ class Rooms:
         self._check_running()
         room = member.room
         (head,) = await self.backend.heads([room])
+        self._check_running()  # it may have stopped meanwhile; a member added now would never end
         if since is None:
             member.epoch, member.cursor = head.epoch, head.last
         else:
@@ -444,8 +445,8 @@ class Rooms:
         state.members.discard(member)
         member._end()
         if not state.members:
+            # No wake-up: the reader drops the room from its next read, and ignores what it still reads.
             del self._rooms[member.room]
-            self.backend.wake()
 
     # -- the reader ------------------------------------------------------------------------------
 
