@@ -13,6 +13,7 @@ from fastware.rooms import (
     MAX_ROOM_LENGTH,
     BackendUnavailable,
     Event,
+    MemberEnded,
     OutboxOverflow,
     PositionGone,
     Rooms,
@@ -375,3 +376,31 @@ async def test_backend_unavailable_is_a_rooms_error() -> None:
     error = BackendUnavailable("down", maybe_appended=True)
     assert error.maybe_appended
     assert not BackendUnavailable("refused").maybe_appended
+
+
+async def test_slow_member_memory_is_freed_when_it_is_ended(make_backend: MakeBackend) -> None:
+    async with Rooms(make_backend(history=100), outbox_limit=100) as rooms:
+        async with rooms.join("r") as fast, rooms.join("r") as slow:
+            for i in range(600):
+                await rooms.publish("r", i)
+                if i % 50 == 49:
+                    assert [e.data for e in await take(fast, 50)] == list(range(i - 49, i + 1))
+                    assert len(slow._outbox) <= 100  # bounded while it lasts...
+            assert slow.overflowed
+            assert len(slow._outbox) == 0  # ...and freed once it is ended
+
+
+async def test_a_failing_reader_ends_members_with_the_reason(
+    make_backend: MakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Rooms(make_backend()) as rooms, rooms.join("r") as m:
+        await rooms.publish("r", 1)
+        await take(m, 1)
+
+        async def broken(*args: object) -> list[object]:
+            raise RuntimeError("a bug in the backend")
+
+        monkeypatch.setattr(rooms.backend, "read", broken)
+        rooms.backend.wake()
+        with pytest.raises(MemberEnded, match="a bug in the backend"):
+            await take(m, 1)

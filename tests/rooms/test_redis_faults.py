@@ -209,3 +209,41 @@ async def test_publish_whose_reply_is_lost_appends_once(fresh_redis: RedisServer
             assert proxy.lost == 4
             assert info.value.maybe_appended
             assert [e.data for e in await rooms.history("r")] == ["warm-up", "once", "unsure"]
+
+
+async def test_log_that_lost_its_tail_resets_members(fresh_redis: RedisServer) -> None:
+    """The same epoch but fewer messages than were delivered (a failover that lost writes): a reset."""
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(RedisBackend(fresh_redis.url, retention=None, prefix="t"), check_interval=0.2) as rooms,
+        rooms.join("r") as m,
+    ):
+        for i in range(10):
+            await rooms.publish("r", i)
+        await take(m, 10)
+        await adm.xtrim("t:{r}:log", minid="11")  # every entry gone...
+        await adm.hset("t:{r}:meta", "o", 7)  # ...and the last offset back to 7
+        with pytest.raises(PositionGone, match="lost messages"):
+            await take(m, 1)
+
+
+async def test_join_during_an_outage_raises_and_catching_up_waits_for_redis(fresh_redis: RedisServer) -> None:
+    async with Rooms(backend(fresh_redis)) as rooms:
+        start = await rooms.publish("r", 0)
+        for i in range(1, 20):
+            await rooms.publish("r", i)
+        fresh_redis.stop()
+        with pytest.raises(BackendUnavailable):
+            async with rooms.join("r"):
+                pass
+        with pytest.raises(BackendUnavailable):
+            await rooms.history("r")
+        fresh_redis.start()
+        async with rooms.join("r", since=start) as m:
+            fresh_redis.stop()  # the member must catch up from the log, which is down for a while
+            waiting = asyncio.create_task(take(m, 19))
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+            fresh_redis.start()
+            got = await waiting
+            assert [e.data for e in got] == list(range(1, 20))
