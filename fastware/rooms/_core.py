@@ -172,7 +172,8 @@ class Member:
     # -- called by the reader --------------------------------------------------------------------
 
     def _push(self, event: Event) -> None:
-        if self._error is not None or self._ended:
+        if self._error is not None or self._ended or event.offset <= self.cursor:
+            # Already had (a member that joined ahead of a lagging reader): neither queued nor counted.
             return
         if len(self._outbox) >= self._rooms.outbox_limit:
             self._fail(

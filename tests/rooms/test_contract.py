@@ -14,6 +14,7 @@ from fastware.rooms import (
     BackendUnavailable,
     Event,
     MemberEnded,
+    MemoryBackend,
     OutboxOverflow,
     PositionGone,
     Rooms,
@@ -404,3 +405,17 @@ async def test_a_failing_reader_ends_members_with_the_reason(
         rooms.backend.wake()
         with pytest.raises(MemberEnded, match="a bug in the backend"):
             await take(m, 1)
+
+
+async def test_joining_ahead_of_a_lagging_reader_is_not_counted_as_slow() -> None:
+    """Entries the reader dispatches late, which a new member already starts after, are not queued."""
+    async with Rooms(MemoryBackend(), outbox_limit=10) as rooms, rooms.join("r") as early:
+        # MemoryBackend's publish and join do not yield: the reader cannot run in between.
+        for i in range(50):
+            await rooms.publish("r", i)
+        async with rooms.join("r") as late:
+            await rooms.publish("r", 50)
+            (event,) = await take(late, 1)
+            assert event.data == 50
+            assert not late.overflowed
+        assert early.overflowed  # it never read: 51 queued > 10
