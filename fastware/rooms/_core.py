@@ -60,11 +60,18 @@ def parse_position(pos: object) -> tuple[str, int]:
 def encode(data: Any) -> str:
     """The JSON text of a message: compact, UTF-8 as is; ValueError/TypeError before anything is appended."""
     try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except TypeError as exc:
         raise TypeError(f"the message cannot be encoded as JSON: {exc}") from exc
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"the message cannot be encoded as JSON: {exc}") from exc
+    if not text.isascii():
+        # A lone surrogate is a str but not UTF-8: no WebSocket text frame (nor Redis) could carry it.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"the message cannot be encoded as JSON text in UTF-8: {exc}") from exc
+    return text
 
 
 class Event:

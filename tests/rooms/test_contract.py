@@ -273,13 +273,14 @@ async def test_payloads_json_cannot_encode_append_nothing(make_backend: MakeBack
             ({"x": math.inf}, ValueError),
             (loop, ValueError),
             ({1j: 2}, TypeError),
+            ({"x": "lone \ud800 surrogate"}, ValueError),
         ):
             with pytest.raises(error, match="cannot be encoded as JSON"):
                 await rooms.publish("r", bad)
         assert await rooms.history("r") == []
-        await rooms.publish("r", "ok")
+        await rooms.publish("r", "ok ünïcødé ✓")
         (event,) = await take(m, 1)
-        assert event.data == "ok"
+        assert event.data == "ok ünïcødé ✓"
         assert event.pos.endswith("-1")
 
 
