@@ -320,6 +320,8 @@ class Rooms:
             raise RuntimeError("this Rooms is already running")
         try:
             await self.backend.open()
+        except RuntimeError:
+            raise  # in use by another Rooms: not ours to close
         except BaseException:
             await self.backend.close()
             raise

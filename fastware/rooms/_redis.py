@@ -194,6 +194,8 @@ class RedisBackend:
         return self._client
 
     async def open(self) -> None:
+        if self._client is not None:
+            raise RuntimeError("this RedisBackend is already in use by a running Rooms; give each Rooms its own")
         self._client = aioredis.Redis.from_pool(self._pool(self.timeout, self.max_connections))
         self._append = self._client.register_script(_APPEND)
         self._head = self._client.register_script(_HEAD)

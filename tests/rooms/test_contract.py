@@ -420,3 +420,15 @@ async def test_joining_ahead_of_a_lagging_reader_is_not_counted_as_slow() -> Non
             assert event.data == 50
             assert not late.overflowed
         assert early.overflowed  # it never read: 51 queued > 10
+
+
+async def test_a_backend_serves_one_rooms_at_a_time(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    async with Rooms(backend) as rooms:
+        with pytest.raises(RuntimeError, match="already in use"):
+            async with Rooms(backend):
+                pass
+        # The first one still works.
+        async with rooms.join("r") as m:
+            await rooms.publish("r", 1)
+            assert [e.data for e in await take(m, 1)] == [1]
