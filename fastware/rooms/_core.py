@@ -388,24 +388,29 @@ class Rooms:
         check_room(room)
         after_pos = parse_position(since) if since is not None else None
         self._check_running()
-        (head,) = await self.backend.heads([room])
-        if after_pos is None:
-            epoch, after = head.epoch, head.first - 1
-        else:
-            epoch, after = after_pos
-            self._check_since(room, since, epoch, after, head)
-        events: list[Event] = []
-        while after < head.last:
-            span = await self.backend.range(room, after, PAGE)
+        for _ in range(3):
+            (head,) = await self.backend.heads([room])
+            if after_pos is None:
+                epoch, after = head.epoch, head.first - 1
+            else:
+                epoch, after = after_pos
+                self._check_since(room, since, epoch, after, head)
+            if after == head.last:
+                return []
+            # One read up to the head, so the answer is one snapshot of the log.
+            span = await self.backend.range(room, after, head.last - after)
             entries = span.entries
-            if span.epoch != epoch or not entries or entries[0].offset != after + 1:
-                raise self._gone(room, since, "while reading its history")
-            for e in entries:
-                if e.epoch != epoch:
-                    raise self._gone(room, since, "while reading its history")
-                events.append(Event(room, format_position(e.epoch, e.offset), e.text, e.offset))
-            after = entries[-1].offset
-        return events
+            if (
+                span.epoch == epoch
+                and entries
+                and entries[0].offset == after + 1
+                and all(e.epoch == epoch for e in entries)
+            ):
+                return [Event(room, format_position(e.epoch, e.offset), e.text, e.offset) for e in entries]
+            if after_pos is not None:
+                break
+            # Trimmed between the two reads, with no position to keep: read the new head again.
+        raise self._gone(room, since, "while reading its history")
 
     # -- members ---------------------------------------------------------------------------------
 

@@ -432,3 +432,26 @@ async def test_a_backend_serves_one_rooms_at_a_time(make_backend: MakeBackend) -
         async with rooms.join("r") as m:
             await rooms.publish("r", 1)
             assert [e.data for e in await take(m, 1)] == [1]
+
+
+async def test_history_while_publishing_is_one_contiguous_snapshot(make_backend: MakeBackend) -> None:
+    async with Rooms(make_backend(history=20)) as rooms:
+
+        async def publisher() -> None:
+            for i in range(300):
+                await rooms.publish("r", i)
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(publisher())
+        snapshots = 0
+        while not task.done():
+            events = await rooms.history("r")
+            if events:
+                data = [e.data for e in events]
+                assert data == list(range(data[0], data[0] + len(data)))
+                assert len(data) <= 20
+                snapshots += 1
+            await asyncio.sleep(0)
+        await task
+        assert snapshots > 0
+        assert [e.data for e in await rooms.history("r")] == list(range(280, 300))
