@@ -24,6 +24,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _POSITION = re.compile(r"([0-9a-f]{1,64})-(0|[1-9][0-9]{0,17})")
 READ_TIMEOUT = 2.0  # seconds one backend read blocks; rooms joined meanwhile wake it at once
 SYNC_INTERVAL = 5.0  # seconds between checks of every room's epoch (and keep-alives), at most
+HISTORY_LIMIT = 1_000_000  # entries one history() call returns at most
 PAGE = 500  # entries one member fetches from the log at a time when catching up
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0  # seconds between reconnect attempts
 
@@ -388,29 +389,24 @@ class Rooms:
         check_room(room)
         after_pos = parse_position(since) if since is not None else None
         self._check_running()
-        for _ in range(3):
-            (head,) = await self.backend.heads([room])
+        # One read of the log, from its start or from `since` to its end: one atomic snapshot.
+        after = after_pos[1] if after_pos is not None else 0
+        span = await self.backend.range(room, after, HISTORY_LIMIT)
+        entries = span.entries
+        if span.epoch is None:
             if after_pos is None:
-                epoch, after = head.epoch, head.first - 1
-            else:
-                epoch, after = after_pos
-                self._check_since(room, since, epoch, after, head)
-            if after == head.last:
                 return []
-            # One read up to the head, so the answer is one snapshot of the log.
-            span = await self.backend.range(room, after, head.last - after)
-            entries = span.entries
-            if (
-                span.epoch == epoch
-                and entries
-                and entries[0].offset == after + 1
-                and all(e.epoch == epoch for e in entries)
-            ):
-                return [Event(room, format_position(e.epoch, e.offset), e.text, e.offset) for e in entries]
-            if after_pos is not None:
-                break
-            # Trimmed between the two reads, with no position to keep: read the new head again.
-        raise self._gone(room, since, "while reading its history")
+            raise self._gone(room, since, "the room has no log")
+        if after_pos is not None:
+            if after_pos[0] != span.epoch:
+                raise self._gone(room, since, "the room's log started over: another epoch")
+            if after > span.last:
+                raise self._gone(room, since, f"the log ends at offset {span.last}")
+            if (entries[0].offset if entries else span.last + 1) != after + 1:
+                raise self._gone(room, since, "older messages were trimmed")
+        if any(e.epoch != span.epoch for e in entries):
+            raise self._gone(room, since, "the room's log started over while being read")
+        return [Event(room, format_position(e.epoch, e.offset), e.text, e.offset) for e in entries]
 
     # -- members ---------------------------------------------------------------------------------
 
