@@ -247,3 +247,38 @@ async def test_join_during_an_outage_raises_and_catching_up_waits_for_redis(fres
             fresh_redis.start()
             got = await waiting
             assert [e.data for e in got] == list(range(1, 20))
+
+
+async def test_two_processes_two_senders_one_order_while_readers_are_killed(fresh_redis: RedisServer) -> None:
+    """Two Rooms (as two workers) on one Redis, a sender on each, members on both, readers cut now and
+    then: every member gets the same list, each sender's messages in its order, each once."""
+    per_sender = 200
+    total = 2 * per_sender
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(backend(fresh_redis), outbox_limit=total) as here,
+        Rooms(backend(fresh_redis), outbox_limit=total) as there,
+        here.join("r") as a,
+        here.join("r") as b,
+        there.join("r") as c,
+        there.join("r") as d,
+        there.join("other") as other,
+    ):
+
+        async def sender(rooms: Rooms, name: str) -> None:
+            for i in range(per_sender):
+                await rooms.publish("r", {"from": name, "n": i})
+                if i % 50 == 25:
+                    for client_id in await reader_ids(adm):
+                        await adm.client_kill_filter(_id=str(client_id))
+                await asyncio.sleep(0)
+
+        senders = asyncio.gather(sender(here, "here"), sender(there, "there"))
+        got = [await take(m, total) for m in (a, b, c, d)]
+        await asyncio.wait_for(senders, TIMEOUT)
+        assert got[0] == got[1] == got[2] == got[3]
+        assert offsets(got[0]) == list(range(1, total + 1))
+        for name in ("here", "there"):
+            assert [e.data["n"] for e in got[0] if e.data["from"] == name] == list(range(per_sender))
+        with pytest.raises(TimeoutError):
+            await take(other, 1, timeout=0.3)
