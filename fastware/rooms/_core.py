@@ -138,6 +138,7 @@ class Member:
     def __init__(self, rooms: Rooms, room: str, since: str | None) -> None:
         self.room = check_room(room)
         self._since = parse_position(since) if since is not None else None
+        self._replay_last = 0
         self._rooms = rooms
         self._state: _Room | None = None
         self.epoch = ""
@@ -371,15 +372,24 @@ class Rooms:
         epoch, offset = await self.backend.append(room, text)
         return format_position(epoch, offset)
 
-    def join(self, room: str, since: str | None = None) -> Member:
+    def join(self, room: str, since: str | None = None, *, replay: int = 0) -> Member:
         """A member of ``room``, to use as ``async with rooms.join(room, since=pos) as member:``.
 
         ``since=None``: the messages published after joining. ``since=pos``: everything after that
         position first (from the log), then live, with no gap and no duplicate in between; entering
         raises ``PositionGone`` if the messages after ``pos`` are no longer all retained. A bad room
         name or a malformed ``since`` raise ValueError/TypeError here.
+
+        ``replay=n`` (with ``since=None``): start with the last ``n`` retained messages (fewer if
+        fewer are retained), then live: "recent history, then live" with nothing between the two.
         """
-        return Member(self, room, since)
+        if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
+            raise ValueError(f"replay must be an int >= 0, got {replay!r}")
+        if replay and since is not None:
+            raise ValueError("replay= starts a member without a position; it cannot be combined with since=")
+        member = Member(self, room, since)
+        member._replay_last = replay
+        return member
 
     async def history(self, room: str, since: str | None = None) -> list[Event]:
         """The retained messages of the room after ``since`` (all retained ones if None), oldest first.
@@ -432,7 +442,7 @@ class Rooms:
         (head,) = await self.backend.heads([room])
         self._check_running()  # it may have stopped meanwhile; a member added now would never end
         if since is None:
-            member.epoch, member.cursor = head.epoch, head.last
+            member.epoch, member.cursor = head.epoch, max(head.last - member._replay_last, head.first - 1)
         else:
             self._check_since(room, member.pos, since[0], since[1], head)
             member.epoch, member.cursor = since

@@ -455,3 +455,22 @@ async def test_history_while_publishing_is_one_contiguous_snapshot(make_backend:
         await task
         assert snapshots > 0
         assert [e.data for e in await rooms.history("r")] == list(range(280, 300))
+
+
+async def test_join_with_replay_starts_with_recent_history_then_live(make_backend: MakeBackend) -> None:
+    async with Rooms(make_backend(history=10)) as rooms:
+        async with rooms.join("empty", replay=5) as m:
+            await rooms.publish("empty", "first")
+            assert [e.data for e in await take(m, 1)] == ["first"]
+        for i in range(15):
+            await rooms.publish("r", i)
+        async with rooms.join("r", replay=3) as m:
+            await rooms.publish("r", 15)
+            assert [e.data for e in await take(m, 4)] == [12, 13, 14, 15]
+        async with rooms.join("r", replay=1000) as m:  # more than retained: all that is
+            assert [e.data for e in await take(m, 10)] == list(range(6, 16))
+            await nothing_more(m)
+        with pytest.raises(ValueError, match="replay"):
+            rooms.join("r", replay=-1)
+        with pytest.raises(ValueError, match="cannot be combined"):
+            rooms.join("r", since=m.pos, replay=2)
