@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 try:
@@ -289,29 +289,42 @@ class RedisBackend:
                 # the reply of an append that ran.
                 maybe_appended = maybe_appended or not _never_sent(exc)
         raise BackendUnavailable(
-            f"could not append to room {room!r} after {PUBLISH_ATTEMPTS} attempts: {error}; "
-            "the message may have been appended once (never twice)",
+            f"could not append to room {room!r} after {PUBLISH_ATTEMPTS} attempts: {error}"
+            + ("; the message may have been appended once (never twice)" if maybe_appended else ""),
             maybe_appended=maybe_appended,
         ) from error
 
     async def heads(self, rooms: Sequence[str]) -> list[Head]:
-        try:
+        async def call() -> Any:
             async with self.client.pipeline(transaction=False) as pipe:
                 for room in rooms:
                     await self._head(keys=list(self._keys(room)), args=[_new_epoch(), self._ttl_ms], client=pipe)
-                replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"cannot read the rooms' heads from Redis: {exc}") from exc
+                return await pipe.execute()
+
+        replies = await self._idempotent(call, "cannot read the rooms' heads from Redis")
         return [Head(str(epoch), int(first), int(last)) for epoch, first, last in replies]
 
     async def range(self, room: str, after: int, limit: int) -> Span:
-        try:
-            epoch, last, raw = await self._range(keys=list(self._keys(room)), args=[after, limit])
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"cannot read room {room!r} from Redis: {exc}") from exc
+        async def call() -> Any:
+            return await self._range(keys=list(self._keys(room)), args=[after, limit])
+
+        epoch, last, raw = await self._idempotent(call, f"cannot read room {room!r} from Redis")
         if not epoch:
             return Span(None, 0, [])
         return Span(str(epoch), int(last), [_entry(item) for item in raw])
+
+    async def _idempotent(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
+        # Safe to run twice (reads; an epoch made only if missing): one retry at once, because the
+        # first command on a pooled connection that a restarted Redis closed fails without being sent.
+        for attempt in range(2):
+            try:
+                return await call()
+            except ResponseError as exc:
+                raise BackendUnavailable(f"{what}: {exc}") from exc
+            except (RedisError, OSError) as exc:
+                if attempt:
+                    raise BackendUnavailable(f"{what}: {exc}") from exc
+        raise AssertionError("unreachable")
 
     async def read(self, cursors: Mapping[str, int], timeout: float) -> list[tuple[str, list[Entry]]]:
         if self._woken:

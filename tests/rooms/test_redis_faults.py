@@ -282,3 +282,16 @@ async def test_two_processes_two_senders_one_order_while_readers_are_killed(fres
             assert [e.data["n"] for e in got[0] if e.data["from"] == name] == list(range(per_sender))
         with pytest.raises(TimeoutError):
             await take(other, 1, timeout=0.3)
+
+
+async def test_first_calls_after_a_redis_restart_succeed(fresh_redis: RedisServer) -> None:
+    """Pooled connections that the restarted server closed must not turn into errors once it is back."""
+    async with Rooms(backend(fresh_redis)) as rooms:
+        pos = await rooms.publish("r", 1)
+        await rooms.history("r")  # several idle pooled connections now
+        fresh_redis.stop()
+        fresh_redis.start()
+        assert [e.data for e in await rooms.history("r")] == [1]
+        async with rooms.join("r", since=pos) as m:
+            await rooms.publish("r", 2)
+            assert [e.data for e in await take(m, 1)] == [2]
