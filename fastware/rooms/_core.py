@@ -236,7 +236,11 @@ class Member:
                 try:
                     await self._fill(state)
                     backoff = BACKOFF_FIRST
-                except BackendUnavailable as exc:
+                except Exception as exc:
+                    if self._ended or self._error is not None:
+                        continue  # ended meanwhile (Rooms closing under the read): that is the news
+                    if not isinstance(exc, BackendUnavailable):
+                        raise
                     log.warning("room %r: cannot read the log to catch up (%s); retrying", self.room, exc)
                     self._wakeup.clear()
                     with contextlib.suppress(TimeoutError):

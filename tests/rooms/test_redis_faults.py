@@ -295,3 +295,31 @@ async def test_first_calls_after_a_redis_restart_succeed(fresh_redis: RedisServe
         async with rooms.join("r", since=pos) as m:
             await rooms.publish("r", 2)
             assert [e.data for e in await take(m, 1)] == [2]
+
+
+async def test_exit_while_members_wait_for_redis_ends_them(fresh_redis: RedisServer) -> None:
+    rooms = Rooms(backend(fresh_redis))
+    joined, go = asyncio.Event(), asyncio.Event()
+
+    async def consume(start: str) -> list[object]:
+        got = []
+        async with rooms.join("r", since=start) as m:
+            joined.set()
+            await go.wait()
+            async for event in m:
+                got.append(event.data)
+            assert m.ended and not m.overflowed
+        return got
+
+    async with rooms:
+        start = await rooms.publish("r", 0)
+        for i in range(1, 5):
+            await rooms.publish("r", i)
+        task = asyncio.create_task(consume(start))
+        await asyncio.wait_for(joined.wait(), TIMEOUT)
+        fresh_redis.stop()  # the member cannot catch up from the log: it waits and retries
+        go.set()
+        await asyncio.sleep(0.3)
+        assert not task.done()
+    # Rooms exited with Redis down: the member's iteration ended, without an error.
+    assert await asyncio.wait_for(task, TIMEOUT) == []
