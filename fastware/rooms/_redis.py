@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 try:
+    import redis
     import redis.asyncio as aioredis
     from redis.asyncio.connection import AbstractConnection
     from redis.asyncio.retry import Retry
@@ -40,6 +41,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from ._backend import Entry, Head, Span
 from ._errors import BackendUnavailable
 
+# redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
+_GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
@@ -232,7 +235,7 @@ class RedisBackend:
             # drops it, so a new connection always has its id asked anew.
             pool = self._pool(self.timeout, 1)
             try:
-                conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+                conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
                 await conn.send_command("CLIENT", "ID")
                 self._reader_id = int(await conn.read_response())
             except BaseException:
