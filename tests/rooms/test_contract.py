@@ -6,8 +6,7 @@ import asyncio
 import math
 
 import pytest
-from conftest import MakeBackend
-from support_rooms import TIMEOUT, nothing_more, offsets, take
+from support_rooms import TIMEOUT, MakeBackend, nothing_more, offsets, take
 
 from fastware.rooms import (
     MAX_ROOM_LENGTH,
