@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 try:
     import redis
@@ -34,7 +35,7 @@ try:
     from redis.asyncio.connection import AbstractConnection
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError, ResponseError
+    from redis.exceptions import NoScriptError, RedisError, ResponseError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("RedisBackend needs the redis package (redis-py): pip install 'fastware[redis]'") from exc
 
@@ -44,6 +45,7 @@ from ._errors import BackendUnavailable
 # redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
 _GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
+APPEND_BATCH = 500  # appends sent together in one pipeline at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
 PUBLISH_BACKOFF = (0.05, 0.25)  # seconds before the 2nd and 3rd attempt
@@ -108,6 +110,23 @@ def _new_epoch() -> str:
     return secrets.token_hex(6)
 
 
+class _Append(NamedTuple):
+    room: str
+    keys: tuple[str, str, str]
+    args: tuple[str | int, ...]
+    future: asyncio.Future[tuple[str, int]]
+
+
+def _settle(item: _Append, *, result: tuple[str, int] | None = None, exc: BaseException | None = None) -> None:
+    if item.future.done():  # its publisher was cancelled meanwhile
+        return
+    if exc is not None:
+        item.future.set_exception(exc)
+    else:
+        assert result is not None
+        item.future.set_result(result)
+
+
 def _bulk(data: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
@@ -168,6 +187,8 @@ class RedisBackend:
         self._reading = False
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
+        self._appends: list[_Append] = []
+        self._appender: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.url!r}, history={self.history}, retention={self.retention})"
@@ -200,7 +221,7 @@ class RedisBackend:
         if self._client is not None:
             raise RuntimeError("this RedisBackend is already in use by a running Rooms; give each Rooms its own")
         self._client = aioredis.Redis.from_pool(self._pool(self.timeout, self.max_connections))
-        self._append = self._client.register_script(_APPEND)
+        self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()
         self._head = self._client.register_script(_HEAD)
         self._range = self._client.register_script(_RANGE)
         try:
@@ -209,6 +230,11 @@ class RedisBackend:
             raise BackendUnavailable(f"cannot reach Redis at {self.url}: {exc}") from exc
 
     async def close(self) -> None:
+        appender, self._appender = self._appender, None
+        if appender is not None and not appender.done():
+            # Appends already handed to Redis finish (or fail) within `timeout`, each with its answer.
+            await asyncio.wait({appender}, timeout=PUBLISH_ATTEMPTS * self.timeout + 1)
+            appender.cancel()
         unblocker, self._unblocker = self._unblocker, None
         if unblocker is not None:
             unblocker.cancel()
@@ -271,31 +297,80 @@ class RedisBackend:
     # -- the protocol ----------------------------------------------------------------------------
 
     async def append(self, room: str, text: str) -> tuple[str, int]:
+        # Appends issued at the same time go to Redis together, in one pipeline (one write, one read
+        # instead of one round trip each); each keeps its own token, result and error.
         meta, log = self._keys(room)
         token = f"{self.prefix}:{{{room}}}:pub:{secrets.token_hex(8)}"
-        args: list[str | int] = [text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL]
+        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        self._appends.append(
+            _Append(room, (meta, log, token), (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL), future)
+        )
+        if self._appender is None or self._appender.done():
+            self._appender = asyncio.get_running_loop().create_task(self._append_all())
+        return await future
+
+    async def _append_all(self) -> None:
+        while self._appends:
+            batch, self._appends = self._appends[:APPEND_BATCH], self._appends[APPEND_BATCH:]
+            try:
+                await self._append_batch(batch)
+            except BaseException as exc:  # never leave a publisher waiting (cancelled at close, a bug...)
+                for item in batch:
+                    _settle(
+                        item,
+                        exc=BackendUnavailable(f"could not append to room {item.room!r}: {exc!r}", maybe_appended=True),
+                    )
+                if not isinstance(exc, Exception):
+                    raise
+
+    async def _append_batch(self, batch: list[_Append]) -> None:
+        """Run the append script for each item, retrying (the same tokens: never twice) what failed."""
+        pending = [item for item in batch if not item.future.done()]
         maybe_appended = False
-        error: Exception | None = None
-        for attempt in range(PUBLISH_ATTEMPTS):
+        error: BaseException | None = None
+        attempt = 0
+        while pending and attempt < PUBLISH_ATTEMPTS:
             if attempt:
                 await asyncio.sleep(PUBLISH_BACKOFF[attempt - 1])
+            attempt += 1
             try:
-                epoch, offset = await self._append(keys=[meta, log, token], args=args)
-                return str(epoch), int(offset)
-            except ResponseError as exc:
-                # The server refused (out of memory, wrong type...): a script that fails stops before XADD
-                # succeeds or after everything, so nothing half-done is left; nothing to retry.
-                raise BackendUnavailable(f"Redis refused to append to room {room!r}: {exc}") from exc
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for item in pending:
+                        pipe.evalsha(self._append_sha, 3, *item.keys, *item.args)
+                    replies = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError) as exc:
                 error = exc
                 # A failed connect or no free connection sent nothing; any other failure may have lost
-                # the reply of an append that ran.
+                # the replies of appends that ran.
                 maybe_appended = maybe_appended or not _never_sent(exc)
-        raise BackendUnavailable(
-            f"could not append to room {room!r} after {PUBLISH_ATTEMPTS} attempts: {error}"
-            + ("; the message may have been appended once (never twice)" if maybe_appended else ""),
-            maybe_appended=maybe_appended,
-        ) from error
+                continue
+            retry = []
+            for item, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, NoScriptError):
+                    retry.append(item)  # Redis restarted and lost its script cache: load it, run again
+                elif isinstance(reply, Exception):
+                    # The server refused (out of memory, read-only replica...): the script stopped before
+                    # XADD or after everything, so nothing half-done is left, and nothing to retry.
+                    _settle(item, exc=BackendUnavailable(f"Redis refused to append to room {item.room!r}: {reply}"))
+                else:
+                    _settle(item, result=(str(reply[0]), int(reply[1])))
+            if retry:
+                try:
+                    await self.client.script_load(_APPEND)
+                except (RedisError, OSError) as exc:
+                    error = exc
+                else:
+                    attempt -= 1  # not a failure of the append itself
+            pending = retry
+        for item in pending:
+            _settle(
+                item,
+                exc=BackendUnavailable(
+                    f"could not append to room {item.room!r} after {PUBLISH_ATTEMPTS} attempts: {error}"
+                    + ("; the message may have been appended once (never twice)" if maybe_appended else ""),
+                    maybe_appended=maybe_appended,
+                ),
+            )
 
     async def heads(self, rooms: Sequence[str]) -> list[Head]:
         async def call() -> Any:

@@ -323,3 +323,20 @@ async def test_exit_while_members_wait_for_redis_ends_them(fresh_redis: RedisSer
         assert not task.done()
     # Rooms exited with Redis down: the member's iteration ended, without an error.
     assert await asyncio.wait_for(task, TIMEOUT) == []
+
+
+async def test_concurrent_publishes_whose_replies_are_lost_append_each_once(fresh_redis: RedisServer) -> None:
+    """Publishes issued together travel in one pipeline; when its replies are lost, the retry (same
+    tokens) appends none of them twice, and each publisher gets its own position."""
+    async with LossyProxy(fresh_redis.port) as proxy, Rooms(RedisBackend(proxy.url, retention=None)) as rooms:
+        await rooms.publish("r0", "warm-up")
+        proxy.lose_replies(1)
+        positions = await asyncio.gather(*(rooms.publish(f"r{i % 5}", i) for i in range(100)))
+        assert proxy.lost == 1
+        assert len(set(positions)) == 100
+        for room in range(5):
+            history = await rooms.history(f"r{room}")
+            data = [e.data for e in history if e.data != "warm-up"]
+            assert sorted(data) == list(range(room, 100, 5))  # each once
+            by_data = {e.data: e.pos for e in history}
+            assert all(by_data[i] == positions[i] for i in range(room, 100, 5))
