@@ -14,7 +14,8 @@ refreshes that for rooms with local members, so a quiet room does not expire und
 
 Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
 old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
-offset stored, the TTLs refreshed and the idempotency token set, all atomically. One reader task per
+offset stored, the TTLs refreshed and the idempotency token set, all atomically; appends issued at
+the same time share one pipeline. One reader task per
 process reads every room with local members with ``XREAD BLOCK`` from the last offset it dispatched;
 ``CLIENT UNBLOCK`` wakes it when rooms are joined. redis-py's PubSub is not used: it is at-most-once
 and resubscribes silently. Gaps are found from offsets and epochs, never assumed away.
@@ -222,8 +223,8 @@ class RedisBackend:
             raise RuntimeError("this RedisBackend is already in use by a running Rooms; give each Rooms its own")
         self._client = aioredis.Redis.from_pool(self._pool(self.timeout, self.max_connections))
         self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()
-        self._head = self._client.register_script(_HEAD)
-        self._range = self._client.register_script(_RANGE)
+        self._head_sha = hashlib.sha1(_HEAD.encode()).hexdigest()
+        self._range_sha = hashlib.sha1(_RANGE.encode()).hexdigest()
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
@@ -374,22 +375,40 @@ class RedisBackend:
 
     async def heads(self, rooms: Sequence[str]) -> list[Head]:
         async def call() -> Any:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for room in rooms:
-                    await self._head(keys=list(self._keys(room)), args=[_new_epoch(), self._ttl_ms], client=pipe)
-                return await pipe.execute()
+            return await self._scripts(
+                _HEAD, self._head_sha, [(*self._keys(room), _new_epoch(), self._ttl_ms) for room in rooms]
+            )
 
         replies = await self._idempotent(call, "cannot read the rooms' heads from Redis")
         return [Head(str(epoch), int(first), int(last)) for epoch, first, last in replies]
 
     async def range(self, room: str, after: int, limit: int) -> Span:
         async def call() -> Any:
-            return await self._range(keys=list(self._keys(room)), args=[after, limit])
+            (reply,) = await self._scripts(_RANGE, self._range_sha, [(*self._keys(room), after, limit)])
+            return reply
 
         epoch, last, raw = await self._idempotent(call, f"cannot read room {room!r} from Redis")
         if not epoch:
             return Span(None, 0, [])
         return Span(str(epoch), int(last), [_entry(item) for item in raw])
+
+    async def _scripts(self, script: str, sha: str, calls: list[tuple[str | int, ...]]) -> list[Any]:
+        """Run a two-key script once per call, in one pipeline; its replies, or the first error raised.
+
+        EVALSHA directly: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a round trip more.
+        """
+        for loaded in (False, True):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for args in calls:
+                    pipe.evalsha(sha, 2, *args)
+                replies = await pipe.execute(raise_on_error=False)
+            if loaded or not any(isinstance(r, NoScriptError) for r in replies):
+                break
+            await self.client.script_load(script)  # Redis restarted and lost its script cache
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return list(replies)
 
     async def _idempotent(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
         # Safe to run twice (reads; an epoch made only if missing): one retry at once, because the
