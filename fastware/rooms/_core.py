@@ -516,15 +516,19 @@ class Rooms:
 
     async def _sync(self) -> None:
         """Check every room's epoch and last offset against what was dispatched (and keep them alive)."""
-        names = list(self._rooms)
-        heads = await self.backend.heads(names)
+        states = list(self._rooms.items())
+        heads = await self.backend.heads([name for name, _ in states])
         self._sync_needed = False
-        for name, head in zip(names, heads, strict=True):
-            state = self._rooms.get(name)
-            if state is None:
-                continue
+        for (name, state), head in zip(states, heads, strict=True):
+            if self._rooms.get(name) is not state:
+                continue  # left and joined again meanwhile: the new state is newer than this answer
             if head.epoch != state.epoch or head.last < state.head:
                 self._reset(state, head.epoch, head.last)
+                continue
+            for member in list(state.members):
+                if member.epoch != head.epoch:
+                    # Joined with an epoch the log has left (it started over while it joined).
+                    member._fail(self._gone(name, member.pos, "the room's log started over"))
 
     def _reset(self, state: _Room, epoch: str, head: int) -> None:
         """The room's log started over or lost messages: every member from before gets PositionGone."""
