@@ -340,3 +340,29 @@ async def test_concurrent_publishes_whose_replies_are_lost_append_each_once(fres
             assert sorted(data) == list(range(room, 100, 5))  # each once
             by_data = {e.data: e.pos for e in history}
             assert all(by_data[i] == positions[i] for i in range(room, 100, 5))
+
+
+async def test_catching_up_after_the_reader_reconnects_does_not_end_waiting_members(fresh_redis: RedisServer) -> None:
+    """The backlog a reconnected reader reads in one XREAD can exceed outbox_limit: members that are
+    waiting are not slow, and get all of it."""
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(backend(fresh_redis), outbox_limit=10) as here,
+        Rooms(backend(fresh_redis)) as there,
+        here.join("r") as m,
+    ):
+        got: list[int] = []
+
+        async def consume() -> None:
+            async for event in m:
+                got.append(event.data)
+                if len(got) == 200:
+                    return
+
+        task = asyncio.create_task(consume())
+        for client_id in await reader_ids(adm):
+            await adm.client_kill_filter(_id=str(client_id))
+        await asyncio.gather(*(there.publish("r", i) for i in range(200)))  # while `here` reconnects
+        await asyncio.wait_for(task, TIMEOUT)
+        assert sorted(got) == list(range(200)) and len(got) == 200
+        assert not m.ended
