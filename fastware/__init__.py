@@ -9,6 +9,7 @@ from fastware._state import State
 from fastware.errors import (
     FrameTypeError,
     InvalidJSONError,
+    PayloadValidationError,
     ServerProtocolError,
     UnsupportedByServerError,
     WebSocketDisconnect,
@@ -22,6 +23,7 @@ from fastware.websocket import WebSocket
 __all__ = [
     "FrameTypeError",
     "InvalidJSONError",
+    "PayloadValidationError",
     "ServerProtocolError",
     "State",
     "UnsupportedByServerError",

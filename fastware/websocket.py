@@ -10,18 +10,18 @@ the raw escape hatches.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
-from json.encoder import encode_basestring as _encode_basestring  # type: ignore[attr-defined]
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
-from fastware import _validation
+import pydantic
+
+from fastware import _json, _validation
 from fastware._generated import checks as _checks
 from fastware._generated.methods import WebSocketMethods
 from fastware._state import DATA_RECEIVE_STATES, HINTS, TRANSITIONS, State
 from fastware.errors import (
     InvalidJSONError,
+    PayloadValidationError,
     ServerProtocolError,
     UnsupportedByServerError,
     WebSocketDisconnect,
@@ -36,34 +36,40 @@ Message = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 JSONMode = Literal["text", "binary"]
-
-# The reference: compact, UTF-8 kept, NaN refused, circular references detected.
-_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-# Its C encoder, built once: JSONEncoder.encode() builds a new one on every call (about half its time).
-_json_markers: dict[int, Any] = {}  # ids of the containers being encoded: the circular-reference check
-_json_c_encode = (
-    _c_make_encoder(_json_markers, _json_encoder.default, _encode_basestring, None, ":", ",", False, False, False)
-    if _c_make_encoder is not None
-    else None
-)
-
-
-def _json_dumps(data: Any) -> str | bytes:
-    """Encode ``data`` exactly as ``_json_encoder.encode`` does, with the C encoder built once."""
-    if _json_c_encode is not None:
-        try:
-            return "".join(_json_c_encode(data, 0))
-        except Exception:
-            # A failed call leaves its markers behind; the reference encoder raises the true error
-            # (or succeeds, if another thread's markers made a false circular-reference error).
-            _json_markers.clear()
-    return _json_encoder.encode(data)
-
-
-_json_loads: Callable[[str | bytes], Any] = json.loads
+_T = TypeVar("_T")
 
 # Messages that answer websocket.connect; sending one first receives the connect.
 _HANDSHAKE_REPLIES = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
+
+
+def _encode_error(data: Any, exc: Exception) -> WebSocketTypeError | WebSocketValueError:
+    """The named error for a value the encoder refused: a TypeError stays one, the others are value errors."""
+    what = f"send_json() cannot encode {type(data).__name__} as JSON: {exc}"
+    return WebSocketTypeError(what) if isinstance(exc, TypeError) else WebSocketValueError(what)
+
+
+def _as_text(payload: Any) -> str:
+    """A json_dumps result as exact ``str`` for a text frame (a str subclass, or UTF-8 bytes)."""
+    if isinstance(payload, str):
+        return str.__str__(payload)
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(payload).decode()
+        except UnicodeDecodeError as exc:
+            raise WebSocketValueError(f"send_json(): json_dumps returned bytes that are not UTF-8: {exc}") from None
+    raise WebSocketTypeError(f"send_json(): json_dumps must return str or bytes, not {type(payload).__name__}")
+
+
+def _as_bytes(payload: Any) -> bytes:
+    """A json_dumps result as exact ``bytes`` for a binary frame."""
+    if isinstance(payload, str):
+        try:
+            return str.encode(payload)
+        except UnicodeEncodeError as exc:
+            raise WebSocketValueError(f"send_json(): the JSON text cannot be encoded as UTF-8: {exc}") from None
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    raise WebSocketTypeError(f"send_json(): json_dumps must return str or bytes, not {type(payload).__name__}")
 
 
 def _parse_spec_version(scope: Mapping[str, Any]) -> tuple[int, ...]:
@@ -84,8 +90,10 @@ class WebSocket(WebSocketMethods):
         send: The ASGI send callable.
         validate: Validate the scope and every message, both ways, against the
             generated pydantic models (slower; for development and untrusted servers).
-        json_dumps: Encoder for send_json(), returning str or bytes (e.g. orjson.dumps).
-        json_loads: Decoder for receive_json(), taking str or bytes (e.g. orjson.loads).
+        json_dumps: Encoder for send_json(), returning str or bytes, instead of the default
+            (orjson under the standard library's rules; see docs/json.md).
+        json_loads: Decoder for receive_json(), taking str or bytes, instead of the default
+            (msgspec, strict JSON). receive_json(model=...) always parses with pydantic.
     """
 
     __slots__ = (
@@ -124,8 +132,8 @@ class WebSocket(WebSocketMethods):
         self._receive = receive
         self._send = send
         self._spec_version = _parse_spec_version(scope)
-        self._json_dumps = json_dumps or _json_dumps
-        self._json_loads = json_loads or _json_loads
+        self._json_dumps = json_dumps  # None: the default codec (fastware._json)
+        self._json_loads = json_loads or _json.loads
         self._headers: dict[str, str] | None = None
         self._close_code: int | None = None
         self._close_reason: str | None = None
@@ -294,31 +302,67 @@ class WebSocket(WebSocketMethods):
     # JSON -----------------------------------------------------------------
 
     async def send_json(self, data: Any, *, mode: JSONMode = "text") -> None:
-        """Send ``data`` as JSON in a text frame, or a binary frame with ``mode="binary"``."""
-        if mode != "text" and mode != "binary":
-            raise WebSocketValueError(f'send_json() mode must be "text" or "binary", not {mode!r}')
-        try:
-            payload = self._json_dumps(data)
-        except TypeError as exc:
-            raise WebSocketTypeError(f"send_json() cannot encode {type(data).__name__} as JSON: {exc}") from exc
-        except ValueError as exc:
-            raise WebSocketValueError(f"send_json() cannot encode {type(data).__name__} as JSON: {exc}") from exc
-        if mode == "text":
-            await self.send_text(payload if payload.__class__ is str else payload.decode())  # type: ignore[union-attr]
-        else:
-            await self.send_bytes(payload.encode() if payload.__class__ is str else payload)  # type: ignore[union-attr, arg-type]
+        """Send ``data`` as JSON in a text frame, or a binary frame with ``mode="binary"``.
 
-    async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None) -> Any:
-        """Receive a text frame (or a binary one with ``mode="binary"``) and decode it as JSON."""
+        The default encoder writes what ``json.dumps(data, ensure_ascii=False,
+        separators=(",", ":"), allow_nan=False)`` writes, and also takes pydantic models,
+        dataclasses, enums and UUIDs (docs/json.md lists every difference).
+        """
+        dumps = self._json_dumps
+        if mode == "text":
+            try:
+                payload: Any = _json.dumps_text(data) if dumps is None else dumps(data)
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise _encode_error(data, exc) from exc
+            if payload.__class__ is not str:
+                payload = _as_text(payload)
+            await self.send_text(payload)
+        elif mode == "binary":
+            try:
+                payload = _json.dumps(data) if dumps is None else dumps(data)
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise _encode_error(data, exc) from exc
+            if payload.__class__ is not bytes:
+                payload = _as_bytes(payload)
+            await self.send_bytes(payload)
+        else:
+            raise WebSocketValueError(f'send_json() mode must be "text" or "binary", not {mode!r}')
+
+    @overload
+    async def receive_json(
+        self, *, mode: JSONMode = "text", timeout: float | None = None, model: None = None
+    ) -> Any: ...
+
+    @overload
+    async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None, model: type[_T]) -> _T: ...
+
+    @overload
+    async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None, model: Any) -> Any: ...
+
+    async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None, model: Any = None) -> Any:
+        """Receive a text frame (or a binary one with ``mode="binary"``) and decode it as JSON.
+
+        With ``model=T`` (anything pydantic's ``TypeAdapter`` takes: a model, a dataclass, a
+        TypedDict, ``list[...]``, a discriminated union), the frame is validated as ``T`` straight
+        from its text or bytes, in one pass, and the ``T`` returned; a frame that does not
+        validate raises PayloadValidationError, and the connection stays usable.
+        """
+        # Checked before receiving, so a wrong argument loses no message.
+        adapter = None if model is None else _json.adapter(model)
         if mode == "text":
             data: str | bytes = await self.receive_text(timeout=timeout)
         elif mode == "binary":
             data = await self.receive_bytes(timeout=timeout)
         else:
             raise WebSocketValueError(f'receive_json() mode must be "text" or "binary", not {mode!r}')
+        if adapter is not None:
+            try:
+                return adapter.validate_json(data)
+            except pydantic.ValidationError as exc:
+                raise PayloadValidationError(model, exc.errors(include_url=False), mode) from exc
         try:
             return self._json_loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidJSONError(f"receive_json() got a {mode} frame that is not valid JSON: {exc}") from exc
 
     # Iteration ------------------------------------------------------------
@@ -339,11 +383,26 @@ class WebSocket(WebSocketMethods):
         except WebSocketDisconnect:
             pass
 
-    async def iter_json(self, *, mode: JSONMode = "text") -> AsyncIterator[Any]:
-        """Yield decoded JSON messages until the client disconnects; close_code and close_reason tell how."""
+    @overload
+    def iter_json(self, *, mode: JSONMode = "text", model: None = None) -> AsyncIterator[Any]: ...
+
+    @overload
+    def iter_json(self, *, mode: JSONMode = "text", model: type[_T]) -> AsyncIterator[_T]: ...
+
+    @overload
+    def iter_json(self, *, mode: JSONMode = "text", model: Any) -> AsyncIterator[Any]: ...
+
+    async def iter_json(self, *, mode: JSONMode = "text", model: Any = None) -> AsyncIterator[Any]:
+        """Yield decoded JSON messages (validated as ``model``, if given) until the client disconnects.
+
+        close_code and close_reason tell how it ended. A frame that is not JSON, or does not
+        validate, is raised (InvalidJSONError, PayloadValidationError) and ends the loop.
+        """
+        if model is not None:
+            _json.adapter(model)  # a wrong model fails at the first step, before any message is read
         try:
             while True:
-                yield await self.receive_json(mode=mode)
+                yield await self.receive_json(mode=mode, model=model)
         except WebSocketDisconnect:
             pass
 

@@ -137,18 +137,36 @@ async def test_a_custom_codec_errors_become_named_errors() -> None:
         await ws.receive_json()
 
 
-async def test_the_default_encoder_is_built_once_not_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    built: list[Any] = []
+async def test_a_json_dumps_returning_a_str_subclass_or_bytes_like_is_sent_as_exact_types() -> None:
+    class Marked(str):
+        def __str__(self) -> str:
+            return "not the JSON"
 
-    class CountingEncoder(json.JSONEncoder):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            built.append(kwargs)
-            super().__init__(*args, **kwargs)
+    for result in (Marked('{"a":1}'), bytearray(b'{"a":1}'), memoryview(b'{"a":1}')):
+        server = FakeServer()
+        ws = await connected(server, json_dumps=lambda value, result=result: result)
+        await ws.send_json({"a": 1})
+        await ws.send_json({"a": 1}, mode="binary")
+        text, binary = server.sent[-2]["text"], server.sent[-1]["bytes"]
+        assert (text, text.__class__, binary, binary.__class__) == ('{"a":1}', str, b'{"a":1}', bytes)
 
-    monkeypatch.setattr(json, "JSONEncoder", CountingEncoder)
+
+async def test_a_json_dumps_returning_something_else_is_a_named_error() -> None:
+    server = FakeServer()
+    ws = await connected(server, json_dumps=lambda value: 42)
+    for mode in ("text", "binary"):
+        with pytest.raises(WebSocketTypeError, match="json_dumps must return str or bytes, not int"):
+            await ws.send_json({}, mode=mode)  # type: ignore[arg-type]
+    assert server.types() == ["websocket.accept"]
+
+
+async def test_the_default_codec_is_not_the_stdlib_but_answers_as_it_does() -> None:
     server = FakeServer()
     ws = await connected(server)
-    for n in range(5):
-        await ws.send_json({"n": n})
-    assert built == []
-    assert [m["text"] for m in server.sent[1:]] == [f'{{"n":{n}}}' for n in range(5)]
+    value = {"é": [1, 2.5, None, True], "n": 2**70, 3: "int key"}
+    await ws.send_json(value)
+    assert server.sent[-1]["text"] == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    with pytest.raises(WebSocketValueError, match="lone surrogate|surrogates not allowed"):
+        await ws.send_json({"s": "\ud800"})  # the stdlib writes it; it cannot go out as UTF-8
+    with pytest.raises(WebSocketValueError, match="cannot encode list as JSON"):
+        await ws.send_json([None, float("inf")])  # orjson alone would write null
