@@ -100,15 +100,23 @@ def dumps(value: Any) -> bytes:
 
 
 def dumps_text(value: Any) -> str:
-    """:func:`dumps` as ``str``, for a text frame."""
+    """:func:`dumps` as ``str``, for a text frame. (WebSocket.send_json inlines its first lines.)"""
     try:
         text = _orjson_dumps(value, _default, _OPTIONS).decode()
     except TypeError:
-        return _orjson_dumps(_plain(value)).decode()
+        return plain_text(value)
     # Searching the str: "in" on bytes costs several times as much here.
-    if "null" in text and not _surely_finite(value):
-        return _orjson_dumps(_plain(value)).decode()
-    return text
+    return checked_text(value, text) if "null" in text else text
+
+
+def plain_text(value: Any) -> str:
+    """The exact rendering, for a value orjson refused."""
+    return _orjson_dumps(_plain(value)).decode()
+
+
+def checked_text(value: Any, text: str) -> str:
+    """``text``, orjson's rendering of ``value`` that holds a ``null``, unless one of them is a NaN."""
+    return text if _surely_finite(value) else plain_text(value)
 
 
 def _float_key(key: float) -> str:
@@ -209,7 +217,9 @@ def _plain(value: Any, depth: int = 0, markers: set[int] | None = None) -> Any:
     raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
 
-_msgspec_decode: Callable[[str | bytes], Any] = msgspec.json.Decoder().decode
+#: The decoder itself, which WebSocket calls directly (no Python frame around it); on an error it
+#: asks diagnose() for the words.
+decode: Callable[[str | bytes], Any] = msgspec.json.Decoder().decode
 
 
 def loads(data: str | bytes) -> Any:
@@ -218,12 +228,12 @@ def loads(data: str | bytes) -> Any:
     Raises ValueError, saying where the text went wrong.
     """
     try:
-        return _msgspec_decode(data)
+        return decode(data)
     except (ValueError, RecursionError) as exc:
-        raise ValueError(_diagnose(data, exc)) from None
+        raise ValueError(diagnose(data, exc)) from None
 
 
-def _diagnose(data: str | bytes, exc: BaseException) -> str:
+def diagnose(data: str | bytes, exc: BaseException) -> str:
     """Why ``data`` is refused: the stdlib's words and position where it refuses it too."""
     if isinstance(exc, RecursionError):
         return "nested too deeply"

@@ -15,9 +15,10 @@ from typing import Any, Literal, TypeVar, overload
 
 import pydantic
 
-from fastware import _json, _validation
+from fastware import _accel, _json, _validation
+from fastware._accel import _as_coroutine_function
 from fastware._generated import checks as _checks
-from fastware._generated.methods import WebSocketMethods
+from fastware._generated.methods import WebSocketMethods, _receive_text_other
 from fastware._state import DATA_RECEIVE_STATES, HINTS, TRANSITIONS, State
 from fastware.errors import (
     InvalidJSONError,
@@ -38,8 +39,46 @@ Send = Callable[[Message], Awaitable[None]]
 JSONMode = Literal["text", "binary"]
 _T = TypeVar("_T")
 
+# The default codec's common case, which send_json runs inline (fastware/_json.py).
+_orjson_dumps = _json.orjson.dumps
+_json_default = _json._default
+_JSON_OPTIONS = _json._OPTIONS
+
 # Messages that answer websocket.connect; sending one first receives the connect.
 _HANDSHAKE_REPLIES = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
+
+
+class _NotAPayload:
+    """The payload type no payload has: receive_json's C fast path gives every message to _receive_json_then."""
+
+
+def _receive_json_then(ws: WebSocket, message: Message) -> Any:
+    """receive_json() on the C fast path, once the server's message is in: read it as receive_text() does, decode it."""
+    try:
+        text = message["text"]
+        if not (
+            text.__class__ is str
+            and ("bytes" not in message or message["bytes"] is None)
+            and message["type"] == "websocket.receive"
+        ):
+            text = _receive_text_other(ws, message)
+    except KeyError:
+        text = _receive_text_other(ws, message)  # the other frame type, a disconnect: as receive_text()
+    try:
+        return ws._json_loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _invalid_json(ws, text, exc, "text") from exc
+
+
+def _invalid_json(ws: WebSocket, data: str | bytes, exc: BaseException, mode: str) -> InvalidJSONError:
+    # The default decoder's own words lack the position at times: diagnose() gives the stdlib's.
+    why = _json.diagnose(data, exc) if ws._json_loads is _json.decode else exc
+    return InvalidJSONError(f"receive_json() got a {mode} frame that is not valid JSON: {why}")
+
+
+async def _raise(error: Exception) -> None:
+    """An awaitable that raises ``error``: what an ``async def`` does with an error in its body."""
+    raise error
 
 
 def _encode_error(data: Any, exc: Exception) -> WebSocketTypeError | WebSocketValueError:
@@ -133,7 +172,7 @@ class WebSocket(WebSocketMethods):
         self._send = send
         self._spec_version = _parse_spec_version(scope)
         self._json_dumps = json_dumps  # None: the default codec (fastware._json)
-        self._json_loads = json_loads or _json.loads
+        self._json_loads = json_loads or _json.decode
         self._headers: dict[str, str] | None = None
         self._close_code: int | None = None
         self._close_reason: str | None = None
@@ -301,32 +340,44 @@ class WebSocket(WebSocketMethods):
 
     # JSON -----------------------------------------------------------------
 
-    async def send_json(self, data: Any, *, mode: JSONMode = "text") -> None:
+    def send_json(self, data: Any, *, mode: JSONMode = "text") -> Awaitable[None]:
         """Send ``data`` as JSON in a text frame, or a binary frame with ``mode="binary"``.
 
         The default encoder writes what ``json.dumps(data, ensure_ascii=False,
         separators=(",", ":"), allow_nan=False)`` writes, and also takes pydantic models,
         dataclasses, enums and UUIDs (docs/json.md lists every difference).
+
+        Awaitable like an ``async def`` (errors are raised when it is awaited, and the state is
+        checked then), but it returns send_text's or send_bytes's own awaitable: one coroutine
+        frame fewer per message.
         """
         dumps = self._json_dumps
-        if mode == "text":
-            try:
-                payload: Any = _json.dumps_text(data) if dumps is None else dumps(data)
-            except (TypeError, ValueError, RecursionError) as exc:
-                raise _encode_error(data, exc) from exc
-            if payload.__class__ is not str:
-                payload = _as_text(payload)
-            await self.send_text(payload)
-        elif mode == "binary":
-            try:
+        try:
+            if mode == "text":
+                if dumps is None:
+                    # _json.dumps_text inlined: one Python call fewer per message.
+                    try:
+                        text = _orjson_dumps(data, _json_default, _JSON_OPTIONS).decode()
+                    except TypeError:
+                        text = _json.plain_text(data)
+                    else:
+                        if "null" in text:
+                            text = _json.checked_text(data, text)
+                    return self.send_text(text)
+                payload: Any = dumps(data)
+                return self.send_text(payload if payload.__class__ is str else _as_text(payload))
+            if mode == "binary":
                 payload = _json.dumps(data) if dumps is None else dumps(data)
-            except (TypeError, ValueError, RecursionError) as exc:
-                raise _encode_error(data, exc) from exc
-            if payload.__class__ is not bytes:
-                payload = _as_bytes(payload)
-            await self.send_bytes(payload)
-        else:
-            raise WebSocketValueError(f'send_json() mode must be "text" or "binary", not {mode!r}')
+                return self.send_bytes(payload if payload.__class__ is bytes else _as_bytes(payload))
+            error: Exception = WebSocketValueError(f'send_json() mode must be "text" or "binary", not {mode!r}')
+        except (WebSocketTypeError, WebSocketValueError) as exc:
+            error = exc
+        except (TypeError, ValueError, RecursionError) as exc:
+            error = _encode_error(data, exc)
+            error.__cause__ = exc
+        return _raise(error)
+
+    send_json = _as_coroutine_function(send_json)
 
     @overload
     async def receive_json(
@@ -363,7 +414,14 @@ class WebSocket(WebSocketMethods):
         try:
             return self._json_loads(data)
         except (ValueError, RecursionError) as exc:
-            raise InvalidJSONError(f"receive_json() got a {mode} frame that is not valid JSON: {exc}") from exc
+            raise _invalid_json(self, data, exc, mode) from exc
+
+    # receive_json() with no arguments, in C when fastware._speedups is built: the Step awaits the
+    # server's receive() and hands the message to _receive_json_then, a plain function, instead of
+    # running this coroutine around receive_text's (no payload is a _NotAPayload, so none matches).
+    receive_json = _accel.hot_receive(
+        receive_json, _receive_json_then, "websocket.receive", "text", _NotAPayload, "bytes"
+    )
 
     # Iteration ------------------------------------------------------------
 
@@ -401,6 +459,9 @@ class WebSocket(WebSocketMethods):
         if model is not None:
             _json.adapter(model)  # a wrong model fails at the first step, before any message is read
         try:
+            if mode == "text" and model is None:
+                while True:
+                    yield await self.receive_json()  # the C fast path takes no arguments
             while True:
                 yield await self.receive_json(mode=mode, model=model)
         except WebSocketDisconnect:
