@@ -9,7 +9,14 @@ import orjson
 import pytest
 from support import FakeServer, make_scope
 
-from fastware import InvalidJSONError, WebSocket, WebSocketTypeError, WebSocketValueError
+from fastware import (
+    InvalidJSONError,
+    WebSocket,
+    WebSocketDisconnect,
+    WebSocketStateError,
+    WebSocketTypeError,
+    WebSocketValueError,
+)
 from fastware.testing import connect
 
 pytestmark = pytest.mark.anyio
@@ -170,3 +177,47 @@ async def test_the_default_codec_is_not_the_stdlib_but_answers_as_it_does() -> N
         await ws.send_json({"s": "\ud800"})  # the stdlib writes it; it cannot go out as UTF-8
     with pytest.raises(WebSocketValueError, match="cannot encode list as JSON"):
         await ws.send_json([None, float("inf")])  # orjson alone would write null
+
+
+async def test_send_json_is_awaited_like_an_async_def() -> None:
+    import asyncio
+    import inspect
+    import sys
+
+    server = FakeServer()
+    ws = await connected(server)
+    assert asyncio.iscoroutinefunction(ws.send_json)
+    # inspect admits a marked function from 3.12 (inspect.markcoroutinefunction); 3.11 reads code flags only.
+    assert inspect.iscoroutinefunction(WebSocket.send_json) is (sys.version_info >= (3, 12))
+    refused = ws.send_json({1, 2})  # the error is raised where it is awaited, as an async def's
+    sent_later = ws.send_json({"late": True})
+    await asyncio.create_task(ws.send_json({"in": "a task"}))
+    with pytest.raises(WebSocketTypeError, match="cannot encode set"):
+        await refused
+    await ws.close()
+    with pytest.raises(WebSocketStateError):  # the state is checked when awaited, not when called
+        await sent_later
+    assert server.sent[1:] == [
+        {"type": "websocket.send", "text": '{"in":"a task"}'},
+        {"type": "websocket.close", "code": 1000},
+    ]
+
+
+async def test_receive_json_checks_the_state_and_reports_the_disconnect() -> None:
+    server = FakeServer()
+    ws = WebSocket(make_scope(), server.receive, server.send)
+    with pytest.raises(WebSocketStateError):
+        await ws.receive_json()
+    server.push({"type": "websocket.connect"})
+    await ws.accept()
+    server.push({"type": "websocket.receive", "text": '{"n":1}'})
+    server.push({"type": "websocket.receive", "text": "[1,"})
+    server.push({"type": "websocket.receive", "text": "[2]", "bytes": None})
+    server.push({"type": "websocket.disconnect", "code": 4001})
+    assert await ws.receive_json() == {"n": 1}
+    with pytest.raises(InvalidJSONError, match=r"not valid JSON: Expecting value: line 1 column 4 \(char 3\)"):
+        await ws.receive_json()
+    assert await ws.receive_json() == [2]
+    with pytest.raises(WebSocketDisconnect) as caught:
+        await ws.receive_json()
+    assert caught.value.code == 4001
