@@ -205,3 +205,40 @@ async def test_a_disconnect_during_a_typed_receive_is_a_disconnect() -> None:
     with pytest.raises(WebSocketDisconnect) as caught:
         await ws.receive_json(model=Point)
     assert caught.value.code == 1001
+
+
+async def test_the_docs_chat_example_reads_and_writes_typed_messages() -> None:
+    """docs/json.md's example, as written there."""
+
+    class Said(pydantic.BaseModel):
+        type: Literal["said"] = "said"
+        room: str
+        text: str
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ws = WebSocket(scope, receive, send)
+        await ws.accept()
+        rooms: set[str] = set()
+        try:
+            while True:
+                try:
+                    message = await ws.receive_json(model=ClientMessage)
+                except PayloadValidationError as exc:
+                    await ws.send_json({"type": "error", "errors": exc.errors})
+                    continue
+                if isinstance(message, Join):
+                    rooms.add(message.room)
+                elif message.room in rooms:
+                    await ws.send_json(Said(room=message.room, text=message.text))
+        except WebSocketDisconnect:
+            pass
+
+    async with connect(app) as client:
+        await client.send_json({"type": "say", "room": "lobby", "text": "not joined yet"})
+        await client.send_json({"type": "join", "room": "lobby"})
+        await client.send_json({"type": "say", "room": "lobby", "text": "hi"})
+        await client.send_json({"type": "shout", "room": "lobby"})
+        assert await client.receive_json() == {"type": "said", "room": "lobby", "text": "hi"}
+        error = await client.receive_json()
+    assert error["type"] == "error"
+    assert [e["type"] for e in error["errors"]] == ["union_tag_invalid"]
