@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar, overload
 
+import orjson
 import pydantic
 
 from fastware import _accel, _json, _validation
@@ -40,7 +41,7 @@ JSONMode = Literal["text", "binary"]
 _T = TypeVar("_T")
 
 # The default codec's common case, which send_json runs inline (fastware/_json.py).
-_orjson_dumps = _json.orjson.dumps
+_orjson_dumps = orjson.dumps
 _json_default = _json._default
 _JSON_OPTIONS = _json._OPTIONS
 
