@@ -49,22 +49,12 @@ _JSON_OPTIONS = _json._OPTIONS
 _HANDSHAKE_REPLIES = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
 
 
-class _NotAPayload:
-    """The payload type no payload has: receive_json's C fast path gives every message to _receive_json_then."""
-
-
-def _receive_json_then(ws: WebSocket, message: Message) -> Any:
-    """receive_json() on the C fast path, once the server's message is in: read it as receive_text() does, decode it."""
-    try:
-        text = message["text"]
-        if not (
-            text.__class__ is str
-            and ("bytes" not in message or message["bytes"] is None)
-            and message["type"] == "websocket.receive"
-        ):
-            text = _receive_text_other(ws, message)
-    except KeyError:
-        text = _receive_text_other(ws, message)  # the other frame type, a disconnect: as receive_text()
+def _receive_json_then(ws: WebSocket, message: Message, error: Exception | None = None) -> Any:
+    """receive_json() on the C fast path for what it does not take: a message other than a text frame
+    (read as receive_text() reads it, then decoded), or the ``error`` its decoder raised."""
+    if error is not None:
+        raise _invalid_json(ws, message["text"], error, "text") from error
+    text = _receive_text_other(ws, message)  # the other frame type, a disconnect: as receive_text()
     try:
         return ws._json_loads(text)
     except (ValueError, RecursionError) as exc:
@@ -418,10 +408,10 @@ class WebSocket(WebSocketMethods):
             raise _invalid_json(self, data, exc, mode) from exc
 
     # receive_json() with no arguments, in C when fastware._speedups is built: the Step awaits the
-    # server's receive() and hands the message to _receive_json_then, a plain function, instead of
-    # running this coroutine around receive_text's (no payload is a _NotAPayload, so none matches).
+    # server's receive(), reads a text frame as receive_text() does and calls self._json_loads on it;
+    # any other message, or the decoder's error, goes to _receive_json_then.
     receive_json = _accel.hot_receive(
-        receive_json, _receive_json_then, "websocket.receive", "text", _NotAPayload, "bytes"
+        receive_json, _receive_json_then, "websocket.receive", "text", str, "bytes", "_json_loads"
     )
 
     # Iteration ------------------------------------------------------------

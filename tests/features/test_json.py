@@ -10,6 +10,7 @@ import pytest
 from support import FakeServer, make_scope
 
 from fastware import (
+    FrameTypeError,
     InvalidJSONError,
     WebSocket,
     WebSocketDisconnect,
@@ -221,3 +222,26 @@ async def test_receive_json_checks_the_state_and_reports_the_disconnect() -> Non
     with pytest.raises(WebSocketDisconnect) as caught:
         await ws.receive_json()
     assert caught.value.code == 4001
+
+
+async def test_receive_json_calls_the_decoder_once_per_frame_and_says_why_it_failed() -> None:
+    calls: list[Any] = []
+
+    def loads(data: str | bytes) -> Any:
+        calls.append(data)
+        if data == "bad":
+            raise ValueError("custom refusal")
+        return orjson.loads(data)
+
+    server = FakeServer()
+    ws = await connected(server, json_loads=loads)
+    server.push({"type": "websocket.receive", "text": "[1]"})
+    server.push({"type": "websocket.receive", "text": "bad"})
+    server.push({"type": "websocket.receive", "bytes": b"[2]"})
+    assert await ws.receive_json() == [1]
+    assert calls == ["[1]"]
+    with pytest.raises(InvalidJSONError, match="not valid JSON: custom refusal"):
+        await ws.receive_json()
+    with pytest.raises(FrameTypeError):  # a binary frame where text is expected: not given to the decoder
+        await ws.receive_json()
+    assert calls == ["[1]", "bad"]  # once each, on the C path as on the Python one
