@@ -245,3 +245,23 @@ async def test_receive_json_calls_the_decoder_once_per_frame_and_says_why_it_fai
     with pytest.raises(FrameTypeError):  # a binary frame where text is expected: not given to the decoder
         await ws.receive_json()
     assert calls == ["[1]", "bad"]  # once each, on the C path as on the Python one
+
+
+def test_the_c_receive_method_checks_its_converter_slot() -> None:
+    from fastware import _accel
+
+    if not _accel.ENABLED:
+        pytest.skip("fastware._speedups is not built (or FASTWARE_NO_SPEEDUPS): nothing in C to check")
+
+    async def method(self: Any, *, timeout: float | None = None) -> Any:
+        return None
+
+    def then(ws: Any, message: Any, error: Any = None) -> Any:
+        return None
+
+    speedups = _accel._speedups
+    speedups.receive_method(method, then, ("websocket.receive", "text", str, "bytes", "_json_loads"))
+    with pytest.raises(TypeError, match="convert_slot: str"):
+        speedups.receive_method(method, then, ("websocket.receive", "text", str, "bytes", 5))
+    with pytest.raises(TypeError):
+        speedups.receive_method(method, then, ("websocket.receive", "text", str, "bytes", "a", "b"))
