@@ -37,7 +37,7 @@ import orjson
 import pydantic
 import pydantic_core
 
-__all__ = ["MAX_DEPTH", "adapter", "dumps", "dumps_text", "loads"]
+__all__ = ["MAX_DEPTH", "adapter", "dumps", "dumps_text", "loads", "validator"]
 
 #: Levels of nested arrays and objects orjson encodes; deeper values are refused.
 MAX_DEPTH = 254
@@ -270,3 +270,25 @@ def adapter(model: Any) -> pydantic.TypeAdapter[Any]:
                 _adapters_by_id.clear()
             entry = _adapters_by_id[id(model)] = (model, pydantic.TypeAdapter(model))
         return entry[1]
+
+
+#: model -> the function that validates a frame's text or bytes as it (see validator()).
+validators: dict[Any, Callable[[str | bytes], Any]] = {}
+
+
+def validator(model: Any) -> Callable[[str | bytes], Any]:
+    """``TypeAdapter(model).validate_json``, built once; pydantic-core's own when it is built.
+
+    pydantic-core's SchemaValidator.validate_json skips the Python layer of TypeAdapter's (its
+    keyword handling); a deferred or plugin-wrapped validator keeps TypeAdapter's.
+    """
+    built = adapter(model)
+    core = built.validator
+    validate: Callable[[str | bytes], Any] = (
+        core.validate_json if isinstance(core, pydantic_core.SchemaValidator) else built.validate_json
+    )
+    try:
+        validators[model] = validate
+    except TypeError:  # unhashable: adapter() keeps it by identity, and this stays a lookup there
+        pass
+    return validate

@@ -46,6 +46,7 @@ _T = TypeVar("_T")
 _orjson_dumps = orjson.dumps
 _json_default = _json._default
 _JSON_OPTIONS = _json._OPTIONS
+_VALIDATORS = _json.validators  # receive_json(model=T): T -> its validate_json, built once
 
 # Messages that answer websocket.connect; sending one first receives the connect.
 _HANDSHAKE_REPLIES = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
@@ -427,16 +428,21 @@ class WebSocket(WebSocketMethods):
         validate raises PayloadValidationError, and the connection stays usable.
         """
         # Checked before receiving, so a wrong argument loses no message.
-        adapter = None if model is None else _json.adapter(model)
+        validate = None
+        if model is not None:
+            try:
+                validate = _VALIDATORS[model]
+            except (KeyError, TypeError):  # not built yet, or an unhashable type form
+                validate = _json.validator(model)
         if mode == "text":
-            data: str | bytes = await self.receive_text(timeout=timeout)
+            data: str | bytes = await (self.receive_text() if timeout is None else self.receive_text(timeout=timeout))
         elif mode == "binary":
             data = await self.receive_bytes(timeout=timeout)
         else:
             raise WebSocketValueError(f'receive_json() mode must be "text" or "binary", not {mode!r}')
-        if adapter is not None:
+        if validate is not None:
             try:
-                return adapter.validate_json(data)
+                return validate(data)
             except pydantic.ValidationError as exc:
                 raise PayloadValidationError(model, exc.errors(include_url=False), mode) from exc
         try:
@@ -485,7 +491,7 @@ class WebSocket(WebSocketMethods):
         validate, is raised (InvalidJSONError, PayloadValidationError) and ends the loop.
         """
         if model is not None:
-            _json.adapter(model)  # a wrong model fails at the first step, before any message is read
+            _json.validator(model)  # a wrong model fails at the first step, before any message is read
         try:
             if mode == "text" and model is None:
                 while True:

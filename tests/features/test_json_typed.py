@@ -145,6 +145,7 @@ async def test_adapters_are_built_once_per_type_not_per_message(monkeypatch: pyt
     monkeypatch.setattr(_json.pydantic, "TypeAdapter", counting)
     monkeypatch.setattr(_json, "_adapters", {})
     monkeypatch.setattr(_json, "_adapters_by_id", {})
+    _json.validators.clear()
     unhashable = Annotated[int, ["metadata", "in", "a", "list"]]  # hash() fails: kept by identity
     server = FakeServer()
     ws = await connected(server)
