@@ -1,4 +1,4 @@
-"""In-process echo benchmark: raw ASGI, Starlette, fastware and fastware validated mode.
+"""In-process echo benchmark: raw ASGI, Starlette, fastware and fastware validated mode; then JSON codecs and typed payloads.
 
 Each variant runs an echo loop (receive one message, send it back) against
 minimal async receive/send callables, so what is measured is the WebSocket
@@ -18,8 +18,11 @@ import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
+import orjson
+import pydantic
 from starlette.websockets import WebSocket as StarletteWebSocket
 
 from fastware import WebSocket
@@ -248,6 +251,161 @@ def check_loops() -> None:
             raise RuntimeError(f"the {variant} {kind} loop does not echo: it sent {sent!r}")
 
 
+# JSON: the codec floors and typed payloads -------------------------------------------------
+
+# A small chat message, as a chat app sends it.
+CHAT: Message = {
+    "type": "websocket.receive",
+    "text": '{"type":"message","room":"lobby","user":"ann","text":"hello, world"}',
+}
+
+
+class ChatMessage(pydantic.BaseModel):
+    type: Literal["message"]
+    room: str
+    user: str
+    text: str
+
+
+async def _raw_json_with(
+    loads: Callable[[Any], Any], dumps: Callable[[Any], bytes], receive: Receive, send: Send, n: int
+) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    for _ in range(n):
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            raise RuntimeError(message)
+        await send({"type": "websocket.send", "text": dumps(loads(message["text"])).decode()})
+
+
+_msgspec_encode, _msgspec_decode = msgspec.json.Encoder().encode, msgspec.json.Decoder().decode
+
+
+async def _raw_orjson(receive: Receive, send: Send, n: int) -> None:
+    await _raw_json_with(orjson.loads, orjson.dumps, receive, send, n)
+
+
+async def _raw_msgspec(receive: Receive, send: Send, n: int) -> None:
+    await _raw_json_with(_msgspec_decode, _msgspec_encode, receive, send, n)
+
+
+async def _raw_typed(receive: Receive, send: Send, n: int) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    validate = ChatMessage.model_validate_json
+    for _ in range(n):
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            raise RuntimeError(message)
+        await send({"type": "websocket.send", "text": validate(message["text"]).text})
+
+
+def _typed_loop(factory: Callable[[Receive, Send], Any], typed: bool) -> Loop:
+    async def loop(receive: Receive, send: Send, n: int) -> None:
+        ws = factory(receive, send)
+        await ws.accept()
+        for _ in range(n):
+            if typed:
+                message = await ws.receive_json(model=ChatMessage)
+            else:
+                message = ChatMessage.model_validate(await ws.receive_json())
+            await ws.send_text(message.text)
+
+    return loop
+
+
+#: (row, loop, what it does): the JSON echo of CHAT, then a typed receive of it (sending back its text).
+JSON_ROWS: tuple[tuple[str, str], ...] = (
+    ("echo", "raw_stdlib"),
+    ("echo", "raw_orjson"),
+    ("echo", "raw_msgspec"),
+    ("echo", "starlette"),
+    ("echo", "fastware"),
+    ("echo", "fastware_py"),
+    ("typed", "raw_validate_json"),
+    ("typed", "starlette_validate"),
+    ("typed", "fastware_validate"),
+    ("typed", "fastware_model"),
+    ("typed", "fastware_py_model"),
+)
+
+
+def json_loops() -> dict[tuple[str, str], Loop]:
+    table: dict[tuple[str, str], Loop] = {
+        ("echo", "raw_stdlib"): _raw_json,
+        ("echo", "raw_orjson"): _raw_orjson,
+        ("echo", "raw_msgspec"): _raw_msgspec,
+        ("typed", "raw_validate_json"): _raw_typed,
+        ("typed", "starlette_validate"): _typed_loop(FACTORIES["starlette"], typed=False),
+        ("typed", "fastware_validate"): _typed_loop(FACTORIES["fastware"], typed=False),
+        ("typed", "fastware_model"): _typed_loop(FACTORIES["fastware"], typed=True),
+        ("typed", "fastware_py_model"): _typed_loop(FACTORIES["fastware_py"], typed=True),
+    }
+    for variant in ("starlette", "fastware", "fastware_py"):
+        table["echo", variant] = _wrapped(FACTORIES[variant], "json")
+    return table
+
+
+def check_json_loops() -> None:
+    """Prove every JSON loop echoes the chat message (or its text, for the typed ones)."""
+    expected = {"echo": json.loads(CHAT["text"]), "typed": "hello, world"}
+    for (row, variant), loop in json_loops().items():
+        sent: list[Message] = []
+        receive, _ = make_peer(CHAT)
+        asyncio.run(loop(receive, _recorder(sent), 3))
+        got = [m.get("text") for m in sent[1:]]
+        decoded = [json.loads(t) for t in got] if row == "echo" else got
+        if decoded != [expected[row]] * 3:
+            raise RuntimeError(f"the {row} {variant} loop does not echo: it sent {sent!r}")
+
+
+def run_json(rounds: int = 25, messages: int = 50_000, peer: str = "server") -> dict[str, Any]:
+    """The JSON rows, interleaved as run() does; ns per message and rates against the floors."""
+    check_json_loops()
+    table = json_loops()
+    samples: dict[str, list[float]] = {f"{row}/{variant}": [] for row, variant in JSON_ROWS}
+    for loop in table.values():
+        _time_one_message(loop, CHAT, min(messages, 1000), peer)
+    for round_no in range(rounds):
+        shift = round_no % len(JSON_ROWS)
+        for row, variant in JSON_ROWS[shift:] + JSON_ROWS[:shift]:
+            samples[f"{row}/{variant}"].append(_time_one_message(table[row, variant], CHAT, messages, peer))
+    ns = {name: statistics.median(values) for name, values in samples.items()}
+    fast_floor = min(ns["echo/raw_orjson"], ns["echo/raw_msgspec"])
+    return {
+        "payload": CHAT["text"],
+        "ns_per_message": ns,
+        "samples": samples,
+        # The targets of issue 14 (higher is better).
+        "echo_vs_fastest_raw": fast_floor / ns["echo/fastware"],
+        "echo_vs_starlette": ns["echo/starlette"] / ns["echo/fastware"],
+        "typed_vs_validate": ns["typed/fastware_validate"] / ns["typed/fastware_model"],
+    }
+
+
+def format_json_table(result: dict[str, Any]) -> str:
+    ns = result["ns_per_message"]
+    floor = min(ns["echo/raw_orjson"], ns["echo/raw_msgspec"])
+    lines = [
+        "| loop | variant | ns per message | rate vs fastest raw codec | rate vs Starlette |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for row, variant in JSON_ROWS:
+        value = ns[f"{row}/{variant}"]
+        star = ns[f"{row}/starlette" if row == "echo" else "typed/starlette_validate"]
+        lines.append(f"| {row} | {variant} | {value:,.0f} | {floor / value:.2f} | {star / value:.2f} |")
+    return "\n".join(lines)
+
+
+def _time_one_message(loop: Loop, message: Message, n: int, peer: str) -> float:
+    receive, send = make_peer(message, peer)
+    gc.collect()
+    start = time.perf_counter_ns()
+    asyncio.run(loop(receive, send, n))
+    return (time.perf_counter_ns() - start) / n
+
+
 def _time_one(loop: Loop, kind: str, n: int, peer: str) -> float:
     """Nanoseconds per echoed message for one run of `loop`."""
     receive, send = make_peer(PAYLOADS[kind], peer)
@@ -271,7 +429,9 @@ def run(rounds: int = 25, messages: int = 50_000, peer: str = "server") -> dict[
             for variant in VARIANTS[shift:] + VARIANTS[:shift]:
                 samples[kind][variant].append(_time_one(table[variant, kind], kind, messages, peer))
     medians = {k: {v: statistics.median(s) for v, s in by_variant.items()} for k, by_variant in samples.items()}
+    json_result = run_json(rounds, messages, peer)
     return {
+        "json_codecs": json_result,
         "rounds": rounds,
         "messages": messages,
         "peer": peer,
@@ -297,6 +457,9 @@ def format_table(result: dict[str, Any]) -> str:
             star = result["rate_vs_starlette"][kind][variant]
             over = result["over_raw_ns"][kind][variant]
             lines.append(f"| {kind} | {variant} | {ns:,.0f} | {over:+,.0f} | {raw:.2f} | {star:.2f} |")
+    if "json_codecs" in result:
+        lines += ["", f"JSON: the chat message `{result['json_codecs']['payload']}`", ""]
+        lines.append(format_json_table(result["json_codecs"]))
     return "\n".join(lines)
 
 
@@ -307,8 +470,13 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--peer", choices=PEERS, default="server", help="the server side; see make_peer()")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json-only", action="store_true", help="only the JSON codec and typed rows")
     args = parser.parse_args()
     rounds, messages = (2, 200) if args.quick else (args.rounds, args.messages)
+    if args.json_only:
+        json_result = run_json(rounds, messages, args.peer)
+        print(json.dumps(json_result, indent=1) if args.json else format_json_table(json_result))
+        return
     result = run(rounds, messages, args.peer)
     print(json.dumps(result, indent=1) if args.json else format_table(result))
 

@@ -90,6 +90,22 @@ def targets(inproc: dict[str, Any], e2e: dict[str, Any], mem: dict[str, Any]) ->
         ),
         ("end to end through uvicorn ≥ 0.95 of raw's rate", f"{e2e_rate:.2f}", e2e_rate >= 0.95),
         ("a WebSocket object ≤ 1 KiB", f"{obj:,.0f} bytes", obj <= 1024),
+        # Issue 14: the JSON rows (inprocess.run_json), against raw ASGI on the fastest codec.
+        (
+            "JSON echo ≥ 0.8 of raw ASGI on the fastest codec (orjson or msgspec)",
+            f"{inproc['json_codecs']['echo_vs_fastest_raw']:.2f}",
+            inproc["json_codecs"]["echo_vs_fastest_raw"] >= 0.8,
+        ),
+        (
+            "JSON echo ≥ 4× Starlette's rate",
+            f"{inproc['json_codecs']['echo_vs_starlette']:.2f}×",
+            inproc["json_codecs"]["echo_vs_starlette"] >= 4,
+        ),
+        (
+            "receive_json(model=T) no slower than T.model_validate(await receive_json())",
+            f"{inproc['json_codecs']['typed_vs_validate']:.2f}× its rate",
+            inproc["json_codecs"]["typed_vs_validate"] >= 1,
+        ),
     ]
 
 

@@ -10,6 +10,7 @@ from fastware.datastructures import URL, Address, QueryParams, StateNamespace
 from fastware.errors import (
     FrameTypeError,
     InvalidJSONError,
+    PayloadValidationError,
     ServerProtocolError,
     UnsupportedByServerError,
     UnsupportedByServerWarning,
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidJSONError",
     "QueryParams",
     "Message",
+    "PayloadValidationError",
     "Receive",
     "Scope",
     "Send",

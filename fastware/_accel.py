@@ -53,14 +53,24 @@ def hot_send(func: F, msg_type: str, key: str, payload_type: type) -> F:
 
 
 def hot_receive(
-    func: F, then: Callable[[Any, Any], Any], msg_type: str, key: str, payload_type: type, other_key: str
+    func: F,
+    then: Callable[[Any, Any], Any],
+    msg_type: str,
+    key: str,
+    payload_type: type,
+    other_key: str,
+    convert_slot: str | None = None,
 ) -> F:
     """``func`` (an ``async def method(self, *, timeout=None)``), reading a data message in C when it can.
 
     A message of type ``msg_type`` whose ``key`` is a ``payload_type`` and whose ``other_key``
     is missing or None gives that payload; any other message gives ``then(self, message)``.
+    With ``convert_slot``, a matching payload gives ``getattr(self, convert_slot)(payload)``
+    instead, and ``then(self, message, error)`` if that raises (receive_json(): the decoder).
     """
     if _speedups is None:
         return func
-    match = (msg_type, key, payload_type, other_key)
+    match: tuple[Any, ...] = (msg_type, key, payload_type, other_key)
+    if convert_slot is not None:
+        match += (convert_slot,)
     return _as_coroutine_function(_speedups.receive_method(func, then, match))  # type: ignore[no-any-return]

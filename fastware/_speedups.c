@@ -14,6 +14,7 @@
  *     ws._open is false -> await func(ws[, data]): the generated method, which raises or waits as the state says
  *     sending           -> await ws._send(message); OSError -> raise ws._connection_lost() from None
  *     receiving         -> message = await ws._receive(); its payload if it matches, else then(ws, message)
+ *                          (with a convert slot: ws.<slot>(payload); if that raises, then(ws, message, error))
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,7 +29,7 @@ typedef struct {
     PyObject *func;    /* the Python method: func(ws[, data]) is the checked, state-tracking path */
     PyObject *data;    /* the send method's argument; NULL when receiving */
     PyObject *then;    /* receiving: then(ws, message) -> value, for a message that does not match */
-    PyObject *match;   /* receiving: (type, key, payload type, other key) */
+    PyObject *match;   /* receiving: (type, key, payload type, other key[, convert slot]) */
     PyObject *inner;   /* the iterator being awaited, once started */
     char started;
     char done;
@@ -193,6 +194,25 @@ step_start(StepObject *self)
     return self->inner == NULL ? -1 : 0;
 }
 
+/* The exception being raised, taken out of the error indicator (a new reference). */
+static PyObject *
+raised_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
 /* The awaited call returned `value` (a new reference): what the Step returns. */
 static PyObject *
 step_result(StepObject *self, PyObject *value)
@@ -216,9 +236,36 @@ step_result(StepObject *self, PyObject *value)
                 PyObject *t = PyDict_GetItemWithError(message, str_type);
                 if (t != NULL &&
                     (t == mtype || (PyUnicode_CheckExact(t) && PyUnicode_Compare(t, mtype) == 0))) {
-                    Py_INCREF(payload);
+                    if (PyTuple_GET_SIZE(self->match) == 4) {
+                        Py_INCREF(payload);
+                        Py_DECREF(message);
+                        return payload;
+                    }
+                    /* A fifth item names the slot of a converter (receive_json(): ws._json_loads): its
+                     * result is the value. If it raises, then(ws, message, error) says why. */
+                    PyObject *convert = slot_get(self->ws, PyTuple_GET_ITEM(self->match, 4));
+                    if (convert != NULL) {
+                        Py_INCREF(payload); /* borrowed from the message, which the call could change */
+                        PyObject *value = PyObject_CallOneArg(convert, payload);
+                        Py_DECREF(payload);
+                        Py_DECREF(convert);
+                        if (value != NULL) {
+                            Py_DECREF(message);
+                            return value;
+                        }
+                    }
+                    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                        goto error;
+                    }
+                    PyObject *exc = raised_exception();
+                    if (exc == NULL) {
+                        goto error;
+                    }
+                    PyObject *eargs[3] = {self->ws, message, exc};
+                    PyObject *result = PyObject_Vectorcall(self->then, eargs, 3, NULL);
+                    Py_DECREF(exc);
                     Py_DECREF(message);
-                    return payload;
+                    return result;
                 }
             }
         }
@@ -667,16 +714,18 @@ send_method(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)self;
 }
 
-/* receive_method(func, then, (type, key, payload_type, other_key)) */
+/* receive_method(func, then, (type, key, payload_type, other_key[, convert_slot])) */
 static PyObject *
 receive_method(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *match = nargs == 3 ? args[2] : NULL;
-    if (match == NULL || !PyCallable_Check(args[1]) || !PyTuple_CheckExact(match) || PyTuple_GET_SIZE(match) != 4 ||
+    if (match == NULL || !PyCallable_Check(args[1]) || !PyTuple_CheckExact(match) ||
+        (PyTuple_GET_SIZE(match) != 4 && PyTuple_GET_SIZE(match) != 5) ||
         !PyUnicode_CheckExact(PyTuple_GET_ITEM(match, 0)) || !PyUnicode_CheckExact(PyTuple_GET_ITEM(match, 1)) ||
-        !PyType_Check(PyTuple_GET_ITEM(match, 2)) || !PyUnicode_CheckExact(PyTuple_GET_ITEM(match, 3))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "receive_method(func, then, (type: str, key: str, payload_type: type, other_key: str))");
+        !PyType_Check(PyTuple_GET_ITEM(match, 2)) || !PyUnicode_CheckExact(PyTuple_GET_ITEM(match, 3)) ||
+        (PyTuple_GET_SIZE(match) == 5 && !PyUnicode_CheckExact(PyTuple_GET_ITEM(match, 4)))) {
+        PyErr_SetString(PyExc_TypeError, "receive_method(func, then, (type: str, key: str, payload_type: type, "
+                                         "other_key: str[, convert_slot: str]))");
         return NULL;
     }
     HotMethodObject *self = hot_new(args[0], (vectorcallfunc)receive_vectorcall);

@@ -9,6 +9,7 @@ is sent, so a server never sees an invalid ASGI message::
     │   └── FrameTypeError                      a text frame where bytes were expected, or the reverse
     ├── WebSocketValueError (ValueError)        a value the protocol forbids
     │   └── InvalidJSONError                    a frame that is not valid JSON
+    │       └── PayloadValidationError          ... or that does not validate as receive_json(model=...)'s type
     ├── UnsupportedByServerError (RuntimeError) the server's spec version or extensions cannot carry it
     └── ServerProtocolError (RuntimeError)      the server sent something the ASGI spec forbids
 
@@ -20,9 +21,12 @@ Each also subclasses the builtin that code written for Starlette already catches
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "FrameTypeError",
     "InvalidJSONError",
+    "PayloadValidationError",
     "ServerProtocolError",
     "UnsupportedByServerError",
     "UnsupportedByServerWarning",
@@ -100,6 +104,36 @@ class WebSocketValueError(WebSocketError, ValueError):
 
 class InvalidJSONError(WebSocketValueError):
     """Raised by ``receive_json()`` when the frame is not valid JSON."""
+
+
+class PayloadValidationError(InvalidJSONError):
+    """Raised by ``receive_json(model=T)`` when the frame is not valid JSON for ``T``.
+
+    ``model`` is ``T``, ``errors`` pydantic's list of errors (``ValidationError.errors()``,
+    without URLs); the pydantic ``ValidationError`` is the ``__cause__``. The frame was read,
+    so the connection stays usable: the next receive gets the next message.
+    """
+
+    def __init__(self, model: Any, errors: list[Any], mode: str) -> None:
+        super().__init__(model, errors, mode)
+        self.model = model
+        self.errors = errors
+        self.mode = mode
+
+    @property
+    def model_name(self) -> str:
+        """``T``'s name: the class name, or the repr of a type form such as ``list[Message]``."""
+        name = getattr(self.model, "__name__", None)
+        return name if isinstance(name, str) and isinstance(self.model, type) else repr(self.model)
+
+    def __str__(self) -> str:
+        count = len(self.errors)
+        first = self.errors[0] if self.errors else {}
+        where = ".".join(str(part) for part in first.get("loc", ())) or "(the whole frame)"
+        return (
+            f"receive_json() got a {self.mode} frame that does not validate as {self.model_name}: "
+            f"{count} error{'s' if count != 1 else ''}, the first at {where}: {first.get('msg', '')}"
+        )
 
 
 class UnsupportedByServerError(WebSocketError, RuntimeError):

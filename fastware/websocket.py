@@ -10,19 +10,21 @@ the raw escape hatches.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
-from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
-from json.encoder import encode_basestring as _encode_basestring
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
-from fastware import _servers, _validation
+import orjson
+import pydantic
+
+from fastware import _accel, _json, _servers, _validation
+from fastware._accel import _as_coroutine_function
 from fastware._generated import checks as _checks
-from fastware._generated.methods import WebSocketMethods
+from fastware._generated.methods import WebSocketMethods, _receive_text_other
 from fastware._state import CONNECTION_LOST, DATA_RECEIVE_STATES, GONE_STATES, HINTS, TRANSITIONS, State
 from fastware.datastructures import URL, Address, QueryParams, StateNamespace, parse_cookies
 from fastware.errors import (
     InvalidJSONError,
+    PayloadValidationError,
     ServerProtocolError,
     UnsupportedByServerError,
     WebSocketDisconnect,
@@ -42,34 +44,69 @@ Message = Mapping[str, Any]
 # Wider than fastware.types.Receive: a receive typed with asgiref's TypedDict events returns a Mapping too.
 Receive = Callable[[], Awaitable[Message]]
 JSONMode = Literal["text", "binary"]
+_T = TypeVar("_T")
 
-# The reference: compact, UTF-8 kept, NaN refused, circular references detected.
-_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-# Its C encoder, built once: JSONEncoder.encode() builds a new one on every call (about half its time).
-_json_markers: dict[int, Any] = {}  # ids of the containers being encoded: the circular-reference check
-_json_c_encode = (
-    _c_make_encoder(_json_markers, _json_encoder.default, _encode_basestring, None, ":", ",", False, False, False)
-    if _c_make_encoder is not None
-    else None
-)
-
-
-def _json_dumps(data: Any) -> str | bytes:
-    """Encode ``data`` exactly as ``_json_encoder.encode`` does, with the C encoder built once."""
-    if _json_c_encode is not None:
-        try:
-            return "".join(_json_c_encode(data, 0))
-        except Exception:
-            # A failed call leaves its markers behind; the reference encoder raises the true error
-            # (or succeeds, if another thread's markers made a false circular-reference error).
-            _json_markers.clear()
-    return _json_encoder.encode(data)
-
-
-_json_loads: Callable[[str | bytes], Any] = json.loads
+# The default codec's common case, which send_json runs inline (fastware/_json.py).
+_orjson_dumps = orjson.dumps
+_json_default = _json._default
+_JSON_OPTIONS = _json._OPTIONS
+_VALIDATORS = _json.validators  # receive_json(model=T): T -> its validate_json, built once
 
 # Messages that answer websocket.connect; sending one first receives the connect.
 _HANDSHAKE_REPLIES = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
+
+
+def _receive_json_then(ws: WebSocket, message: Message, error: Exception | None = None) -> Any:
+    """receive_json() on the C fast path for what it does not take: a message other than a text frame
+    (read as receive_text() reads it, then decoded), or the ``error`` its decoder raised."""
+    if error is not None:
+        raise _invalid_json(ws, message["text"], error, "text") from error
+    text = _receive_text_other(ws, message)  # the other frame type, a disconnect: as receive_text()
+    try:
+        return ws._json_loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _invalid_json(ws, text, exc, "text") from exc
+
+
+def _invalid_json(ws: WebSocket, data: str | bytes, exc: BaseException, mode: str) -> InvalidJSONError:
+    # The default decoder's own words lack the position at times: diagnose() gives the stdlib's.
+    why = _json.diagnose(data, exc) if ws._json_loads is _json.decode else exc
+    return InvalidJSONError(f"receive_json() got a {mode} frame that is not valid JSON: {why}")
+
+
+async def _raise(error: Exception) -> None:
+    """An awaitable that raises ``error``: what an ``async def`` does with an error in its body."""
+    raise error
+
+
+def _encode_error(data: Any, exc: Exception) -> WebSocketTypeError | WebSocketValueError:
+    """The named error for a value the encoder refused: a TypeError stays one, the others are value errors."""
+    what = f"send_json() cannot encode {type(data).__name__} as JSON: {exc}"
+    return WebSocketTypeError(what) if isinstance(exc, TypeError) else WebSocketValueError(what)
+
+
+def _as_text(payload: Any) -> str:
+    """A json_dumps result as exact ``str`` for a text frame (a str subclass, or UTF-8 bytes)."""
+    if isinstance(payload, str):
+        return str.__str__(payload)
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(payload).decode()
+        except UnicodeDecodeError as exc:
+            raise WebSocketValueError(f"send_json(): json_dumps returned bytes that are not UTF-8: {exc}") from None
+    raise WebSocketTypeError(f"send_json(): json_dumps must return str or bytes, not {type(payload).__name__}")
+
+
+def _as_bytes(payload: Any) -> bytes:
+    """A json_dumps result as exact ``bytes`` for a binary frame."""
+    if isinstance(payload, str):
+        try:
+            return str.encode(payload)
+        except UnicodeEncodeError as exc:
+            raise WebSocketValueError(f"send_json(): the JSON text cannot be encoded as UTF-8: {exc}") from None
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    raise WebSocketTypeError(f"send_json(): json_dumps must return str or bytes, not {type(payload).__name__}")
 
 
 def _parse_spec_version(scope: Mapping[str, Any]) -> tuple[int, ...]:
@@ -90,8 +127,10 @@ class WebSocket(WebSocketMethods):
         send: The ASGI send callable.
         validate: Validate the scope and every message, both ways, against the
             generated pydantic models (slower; for development and untrusted servers).
-        json_dumps: Encoder for send_json(), returning str or bytes (e.g. orjson.dumps).
-        json_loads: Decoder for receive_json(), taking str or bytes (e.g. orjson.loads).
+        json_dumps: Encoder for send_json(), returning str or bytes, instead of the default
+            (orjson under the standard library's rules; see docs/json.md).
+        json_loads: Decoder for receive_json(), taking str or bytes, instead of the default
+            (msgspec, strict JSON). receive_json(model=...) always parses with pydantic.
 
     Several tasks may use one connection (one of them receiving): each call acts on the
     state as it is when awaited, and a state once left is never entered again. A send
@@ -140,8 +179,8 @@ class WebSocket(WebSocketMethods):
         self._receive = receive
         self._send = send
         self._spec_version = _parse_spec_version(scope)
-        self._json_dumps = json_dumps or _json_dumps
-        self._json_loads = json_loads or _json_loads
+        self._json_dumps = json_dumps  # None: the default codec (fastware._json)
+        self._json_loads = json_loads or _json.decode
         self._headers: dict[str, str] | None = None
         self._namespace: StateNamespace | None = None
         self._close_code: int | None = None
@@ -384,34 +423,93 @@ class WebSocket(WebSocketMethods):
 
     # JSON -----------------------------------------------------------------
 
-    async def send_json(self, data: Any, *, mode: JSONMode = "text") -> None:
-        """Send ``data`` as JSON in a text frame, or a binary frame with ``mode="binary"``."""
-        if mode != "text" and mode != "binary":
-            raise WebSocketValueError(f'send_json() mode must be "text" or "binary", not {mode!r}')
-        try:
-            payload = self._json_dumps(data)
-        except TypeError as exc:
-            raise WebSocketTypeError(f"send_json() cannot encode {type(data).__name__} as JSON: {exc}") from exc
-        except ValueError as exc:
-            raise WebSocketValueError(f"send_json() cannot encode {type(data).__name__} as JSON: {exc}") from exc
-        if mode == "text":
-            # isinstance, not an exact class check: an encoder may return a str subclass.
-            await self.send_text(payload if isinstance(payload, str) else payload.decode())
-        else:
-            await self.send_bytes(payload.encode() if isinstance(payload, str) else payload)
+    def send_json(self, data: Any, *, mode: JSONMode = "text") -> Awaitable[None]:
+        """Send ``data`` as JSON in a text frame, or a binary frame with ``mode="binary"``.
 
-    async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None) -> Any:
-        """Receive a text frame (or a binary one with ``mode="binary"``) and decode it as JSON."""
+        The default encoder writes what ``json.dumps(data, ensure_ascii=False,
+        separators=(",", ":"), allow_nan=False)`` writes, and also takes pydantic models,
+        dataclasses, enums and UUIDs (docs/json.md lists every difference).
+
+        Awaitable like an ``async def`` (errors are raised when it is awaited, and the state is
+        checked then), but it returns send_text's or send_bytes's own awaitable: one coroutine
+        frame fewer per message.
+        """
+        dumps = self._json_dumps
+        try:
+            if mode == "text":
+                if dumps is None:
+                    # _json.dumps_text inlined: one Python call fewer per message.
+                    try:
+                        text = _orjson_dumps(data, _json_default, _JSON_OPTIONS).decode()
+                    except TypeError:
+                        text = _json.plain_text(data)
+                    else:
+                        if "null" in text:
+                            text = _json.checked_text(data, text)
+                    return self.send_text(text)
+                payload: Any = dumps(data)
+                return self.send_text(payload if payload.__class__ is str else _as_text(payload))
+            if mode == "binary":
+                payload = _json.dumps(data) if dumps is None else dumps(data)
+                return self.send_bytes(payload if payload.__class__ is bytes else _as_bytes(payload))
+            error: Exception = WebSocketValueError(f'send_json() mode must be "text" or "binary", not {mode!r}')
+        except (WebSocketTypeError, WebSocketValueError) as exc:
+            error = exc
+        except (TypeError, ValueError, RecursionError) as exc:
+            error = _encode_error(data, exc)
+            error.__cause__ = exc
+        return _raise(error)
+
+    send_json = _as_coroutine_function(send_json)
+
+    @overload
+    async def receive_json(
+        self, *, mode: JSONMode = "text", timeout: float | None = None, model: None = None
+    ) -> Any: ...
+
+    @overload
+    async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None, model: type[_T]) -> _T: ...
+
+    @overload
+    async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None, model: Any) -> Any: ...
+
+    async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None, model: Any = None) -> Any:
+        """Receive a text frame (or a binary one with ``mode="binary"``) and decode it as JSON.
+
+        With ``model=T`` (anything pydantic's ``TypeAdapter`` takes: a model, a dataclass, a
+        TypedDict, ``list[...]``, a discriminated union), the frame is validated as ``T`` straight
+        from its text or bytes, in one pass, and the ``T`` returned; a frame that does not
+        validate raises PayloadValidationError, and the connection stays usable.
+        """
+        # Checked before receiving, so a wrong argument loses no message.
+        validate = None
+        if model is not None:
+            try:
+                validate = _VALIDATORS[model]
+            except (KeyError, TypeError):  # not built yet, or an unhashable type form
+                validate = _json.validator(model)
         if mode == "text":
-            data: str | bytes = await self.receive_text(timeout=timeout)
+            data: str | bytes = await (self.receive_text() if timeout is None else self.receive_text(timeout=timeout))
         elif mode == "binary":
             data = await self.receive_bytes(timeout=timeout)
         else:
             raise WebSocketValueError(f'receive_json() mode must be "text" or "binary", not {mode!r}')
+        if validate is not None:
+            try:
+                return validate(data)
+            except pydantic.ValidationError as exc:
+                raise PayloadValidationError(model, exc.errors(include_url=False), mode) from exc
         try:
             return self._json_loads(data)
-        except ValueError as exc:
-            raise InvalidJSONError(f"receive_json() got a {mode} frame that is not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise _invalid_json(self, data, exc, mode) from exc
+
+    # receive_json() with no arguments, in C when fastware._speedups is built: the Step awaits the
+    # server's receive(), reads a text frame as receive_text() does and calls self._json_loads on it;
+    # any other message, or the decoder's error, goes to _receive_json_then.
+    receive_json = _accel.hot_receive(
+        receive_json, _receive_json_then, "websocket.receive", "text", str, "bytes", "_json_loads"
+    )
 
     # Iteration ------------------------------------------------------------
 
@@ -431,11 +529,29 @@ class WebSocket(WebSocketMethods):
         except WebSocketDisconnect:
             pass
 
-    async def iter_json(self, *, mode: JSONMode = "text") -> AsyncIterator[Any]:
-        """Yield decoded JSON messages until the client disconnects; close_code and close_reason tell how."""
+    @overload
+    def iter_json(self, *, mode: JSONMode = "text", model: None = None) -> AsyncIterator[Any]: ...
+
+    @overload
+    def iter_json(self, *, mode: JSONMode = "text", model: type[_T]) -> AsyncIterator[_T]: ...
+
+    @overload
+    def iter_json(self, *, mode: JSONMode = "text", model: Any) -> AsyncIterator[Any]: ...
+
+    async def iter_json(self, *, mode: JSONMode = "text", model: Any = None) -> AsyncIterator[Any]:
+        """Yield decoded JSON messages (validated as ``model``, if given) until the client disconnects.
+
+        close_code and close_reason tell how it ended. A frame that is not JSON, or does not
+        validate, is raised (InvalidJSONError, PayloadValidationError) and ends the loop.
+        """
+        if model is not None:
+            _json.validator(model)  # a wrong model fails at the first step, before any message is read
         try:
+            if mode == "text" and model is None:
+                while True:
+                    yield await self.receive_json()  # the C fast path takes no arguments
             while True:
-                yield await self.receive_json(mode=mode)
+                yield await self.receive_json(mode=mode, model=model)
         except WebSocketDisconnect:
             pass
 

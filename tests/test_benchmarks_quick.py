@@ -65,6 +65,16 @@ def test_end_to_end_serves_all_three_apps_through_uvicorn() -> None:
     assert result["rate_vs_raw"]["raw"] == 1
 
 
+def test_inprocess_reports_the_json_rows_and_their_targets() -> None:
+    result = json.loads(_run("inprocess.py", "--json").stdout)["json_codecs"]
+    rows = {"echo/raw_stdlib", "echo/raw_orjson", "echo/raw_msgspec", "echo/starlette", "echo/fastware"}
+    rows |= {"typed/raw_validate_json", "typed/fastware_validate", "typed/fastware_model"}
+    assert rows <= set(result["ns_per_message"])
+    assert all(_positive(ns) for ns in result["ns_per_message"].values())
+    for target in ("echo_vs_fastest_raw", "echo_vs_starlette", "typed_vs_validate"):
+        assert _positive(result[target]), target
+
+
 def test_memory_reports_object_and_connection_sizes() -> None:
     result = json.loads(_run("memory.py", "--json").stdout)
     assert set(result["idle_object_bytes"]) == {"starlette", "fastware", "validated", "fastware_sizeof"}
@@ -79,7 +89,7 @@ def test_run_writes_the_page_and_a_chart(tmp_path: Path) -> None:
     page = (tmp_path / "performance.md").read_text()
     for heading in ("## Machine", "## Targets", "## In process", "## End to end", "## Memory"):
         assert heading in page
-    assert page.count("| held |") + page.count("| **missed** |") == 6  # every target is judged
+    assert page.count("| held |") + page.count("| **missed** |") == 9  # every target is judged (issues 6 and 14)
     svg = ET.parse(tmp_path / "performance.svg").getroot()
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
     assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + len(VARIANTS) * 3  # background + one bar per row
