@@ -1,0 +1,84 @@
+"""Rooms: ordered, resumable fan-out of JSON messages to the members of named rooms, in one process
+(``MemoryBackend``, the default) or across processes and hosts on Redis (``RedisBackend``).
+
+::
+
+    rooms = Rooms(RedisBackend("redis://127.0.0.1:6379/0", history=1000, retention=60.0))
+    async with rooms:
+        pos = await rooms.publish("lobby", {"name": "ann", "text": "hi"})
+        async with rooms.join("lobby", since=None) as member:
+            async for event in member:
+                await ws.send_text(event.text)
+
+The guarantee
+-------------
+Each room has one order. Every member, in every process, receives the room's messages in that
+order, each exactly once, with no gap, for as long as it stays joined. A member more than
+``outbox_limit`` events behind is ended with ``OutboxOverflow`` (close the WebSocket with 1013);
+it is never silently skipped and its memory is bounded. ``join(room, since=P)`` delivers everything
+after ``P`` and then live messages, with no gap and no duplicate in between, provided the messages
+after ``P`` are retained (``history`` messages, ``retention`` seconds); otherwise ``PositionGone``.
+``publish`` returns once the message is appended, or raises ``BackendUnavailable``; it never appends
+a message twice. If the backend loses messages (Redis restarted without persistence), every member
+and every position from before gets ``PositionGone``: reported, never a silent gap.
+
+Failure cases
+-------------
+=========================================  ================================================================
+What happens                               What members and publishers see
+=========================================  ================================================================
+member stops reading (slow client)         after ``outbox_limit`` queued events: ``OutboxOverflow`` (1013);
+                                           ``member.pos`` resumes it with ``since``
+client reconnects with ``since=P``         everything after ``P``, then live; ``PositionGone`` if trimmed
+                                           (more than ``history`` behind, or the room expired)
+the reader's Redis connection drops        the reader reconnects with backoff and resumes after each
+                                           room's last delivered offset: no gap, no duplicate
+Redis restarts with its data (AOF)         as above, once it is back; members wait meanwhile
+Redis restarts without its data            every member gets ``PositionGone`` (a reset), old positions
+                                           give ``PositionGone``
+``publish`` while Redis is down            ``BackendUnavailable`` after a bounded retry
+``publish`` whose reply is lost            retried under the same idempotency token: appended once;
+                                           if every retry fails, ``BackendUnavailable`` with
+                                           ``maybe_appended=True`` (then it is in the room at most once)
+``async with rooms`` exits                 every member's iteration ends (``StopAsyncIteration``)
+=========================================  ================================================================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._backend import Backend, Entry, Head, Span
+from ._core import MAX_ROOM_LENGTH, Event, Member, Rooms
+from ._errors import BackendUnavailable, MemberEnded, OutboxOverflow, PositionGone, RoomsError
+from ._memory import MemoryBackend
+
+if TYPE_CHECKING:
+    from ._redis import RedisBackend
+
+__all__ = [
+    "MAX_ROOM_LENGTH",
+    "Backend",
+    "BackendUnavailable",
+    "Entry",
+    "Event",
+    "Head",
+    "Member",
+    "MemberEnded",
+    "MemoryBackend",
+    "OutboxOverflow",
+    "PositionGone",
+    "RedisBackend",
+    "Rooms",
+    "RoomsError",
+    "Span",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # RedisBackend imports redis-py; only those who use it need the `fastware[redis]` extra.
+    if name == "RedisBackend":
+        from ._redis import RedisBackend
+
+        return RedisBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,293 @@
+"""RedisBackend: each room a Redis stream plus a small hash, shared by every process on the same Redis.
+
+Keys (the ``{room}`` hash tag keeps a room's keys in one cluster slot):
+
+- ``<prefix>:{<room>}:log``: a stream; entry id ``<offset>-0``, fields ``e`` (epoch) and ``d`` (JSON text);
+  trimmed to ``history`` entries (exact ``MAXLEN``).
+- ``<prefix>:{<room>}:meta``: a hash; ``e`` the epoch (random, made when the hash is missing), ``o`` the
+  last offset.
+- ``<prefix>:{<room>}:pub:<token>``: for 60 s after a publish, its result, so that a publish retried
+  after a lost reply returns the first append's position instead of appending again.
+
+Both ``log`` and ``meta`` expire ``retention`` seconds after the room's last message; this process
+refreshes that for rooms with local members, so a quiet room does not expire under them.
+
+Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
+old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
+offset stored, the TTLs refreshed and the idempotency token set, all atomically. One reader task per
+process reads every room with local members with ``XREAD BLOCK`` from the last offset it dispatched;
+``CLIENT UNBLOCK`` wakes it when rooms are joined. redis-py's PubSub is not used: it is at-most-once
+and resubscribes silently. Gaps are found from offsets and epochs, never assumed away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError, ResponseError
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("RedisBackend needs the redis package (redis-py): pip install 'fastware[redis]'") from exc
+
+from ._backend import Entry, Head, Span
+from ._errors import BackendUnavailable
+
+READ_BATCH = 1000  # entries per room per XREAD
+TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
+PUBLISH_ATTEMPTS = 3
+PUBLISH_BACKOFF = (0.05, 0.25)  # seconds before the 2nd and 3rd attempt
+UNBLOCK_TRIES = 100  # x 5 ms: how long a wake-up keeps trying to reach a reader about to block
+
+_APPEND = """
+local done = redis.call('GET', KEYS[3])
+if done then
+  local sep = string.find(done, ':', 1, true)
+  return {string.sub(done, 1, sep - 1), tonumber(string.sub(done, sep + 1))}
+end
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o')) + 1
+local id = string.format('%d-0', offset)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id, 'e', epoch, 'd', ARGV[1])
+redis.call('HSET', KEYS[1], 'o', offset)
+if ARGV[4] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+redis.call('SET', KEYS[3], epoch .. ':' .. string.format('%d', offset), 'EX', ARGV[5])
+return {epoch, offset}
+"""
+
+_HEAD = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local first = last + 1
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if oldest[1] then
+  first = tonumber(string.match(oldest[1][1], '^(%d+)'))
+end
+if ARGV[2] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  if oldest[1] then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+end
+return {epoch, first, last}
+"""
+
+_RANGE = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  return {'', 0, {}}
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local start = string.format('%d-0', tonumber(ARGV[1]) + 1)
+return {epoch, last, redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[2])}
+"""
+
+
+def _new_epoch() -> str:
+    return secrets.token_hex(6)
+
+
+def _entry(raw: Any) -> Entry:
+    entry_id, fields = raw
+    if not isinstance(fields, dict):  # XRANGE inside Lua: a flat [field, value, ...] list
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
+    return Entry(int(entry_id.partition("-")[0]), fields["e"], fields["d"])
+
+
+class RedisBackend:
+    """Room logs in Redis (streams), shared by every ``Rooms`` on the same Redis: workers, hosts, jobs.
+
+    ``url``: a ``redis://`` or ``rediss://`` URL. ``history``: messages kept per room (exactly).
+    ``retention``: seconds a room's log is kept after its last message while no process has members
+    in it (``None``: until trimmed by ``history``). ``prefix``: of every key. ``timeout``: seconds a
+    command may take before it counts as failed. Needs ``pip install 'fastware[redis]'``.
+
+    Redis must keep its data for positions to survive a Redis restart (``appendonly yes``); without
+    it, a restart shows as a new epoch: ``PositionGone`` for every member and old position, never a gap.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        history: int = 1000,
+        retention: float | None = 60.0,
+        prefix: str = "fastware:rooms",
+        timeout: float = 5.0,
+    ) -> None:
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise ValueError(f"history must be a positive int, got {history!r}")
+        if retention is not None and not retention > 0:
+            raise ValueError(f"retention must be a positive number of seconds or None, got {retention!r}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.url = url
+        self.history = history
+        self.retention = retention
+        self.prefix = prefix
+        self.timeout = timeout
+        self._ttl_ms = "0" if retention is None else str(max(1, round(retention * 1000)))
+        self._client: aioredis.Redis | None = None
+        self._reader: aioredis.Redis | None = None
+        self._reader_id = 0
+        self._reading = False
+        self._woken = False
+        self._unblocker: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.url!r}, history={self.history}, retention={self.retention})"
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _connect(self, socket_timeout: float, *, single: bool = False) -> aioredis.Redis:
+        # No automatic retries: a retried XADD is a duplicate; publish retries itself, idempotently.
+        # RESP2: under RESP3, redis-py 8's pool did not notice connections the server had closed.
+        return aioredis.Redis.from_url(
+            self.url,
+            protocol=2,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_error=[],
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=self.timeout,
+            single_connection_client=single,
+        )
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise RuntimeError("RedisBackend is not open: use it through `async with Rooms(backend):`")
+        return self._client
+
+    async def open(self) -> None:
+        self._client = self._connect(self.timeout)
+        self._append = self._client.register_script(_APPEND)
+        self._head = self._client.register_script(_HEAD)
+        self._range = self._client.register_script(_RANGE)
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"cannot reach Redis at {self.url}: {exc}") from exc
+
+    async def close(self) -> None:
+        unblocker, self._unblocker = self._unblocker, None
+        if unblocker is not None:
+            unblocker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await unblocker
+        await self._drop_reader()
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+
+    async def _drop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await reader.aclose()
+
+    def _keys(self, room: str) -> tuple[str, str]:
+        return f"{self.prefix}:{{{room}}}:meta", f"{self.prefix}:{{{room}}}:log"
+
+    # -- the protocol ----------------------------------------------------------------------------
+
+    async def append(self, room: str, text: str) -> tuple[str, int]:
+        meta, log = self._keys(room)
+        token = f"{self.prefix}:{{{room}}}:pub:{secrets.token_hex(8)}"
+        args: list[str | int] = [text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL]
+        maybe_appended = False
+        error: Exception | None = None
+        for attempt in range(PUBLISH_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(PUBLISH_BACKOFF[attempt - 1])
+            try:
+                epoch, offset = await self._append(keys=[meta, log, token], args=args)
+                return str(epoch), int(offset)
+            except ResponseError as exc:
+                # The server refused (out of memory, wrong type...): a script that fails stops before XADD
+                # succeeds or after everything, so nothing half-done is left; nothing to retry.
+                raise BackendUnavailable(f"Redis refused to append to room {room!r}: {exc}") from exc
+            except (RedisError, OSError) as exc:
+                error = exc
+                # A failed connect sent nothing; any other failure may have lost the reply of an append.
+                maybe_appended = maybe_appended or "connecting to" not in str(exc)
+        raise BackendUnavailable(
+            f"could not append to room {room!r} after {PUBLISH_ATTEMPTS} attempts: {error}; "
+            "the message may have been appended once (never twice)",
+            maybe_appended=maybe_appended,
+        ) from error
+
+    async def heads(self, rooms: Sequence[str]) -> list[Head]:
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for room in rooms:
+                    await self._head(keys=list(self._keys(room)), args=[_new_epoch(), self._ttl_ms], client=pipe)
+                replies = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"cannot read the rooms' heads from Redis: {exc}") from exc
+        return [Head(str(epoch), int(first), int(last)) for epoch, first, last in replies]
+
+    async def range(self, room: str, after: int, limit: int) -> Span:
+        try:
+            epoch, last, raw = await self._range(keys=list(self._keys(room)), args=[after, limit])
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"cannot read room {room!r} from Redis: {exc}") from exc
+        if not epoch:
+            return Span(None, 0, [])
+        return Span(str(epoch), int(last), [_entry(item) for item in raw])
+
+    async def read(self, cursors: Mapping[str, int], timeout: float) -> list[tuple[str, list[Entry]]]:
+        if self._woken:
+            self._woken = False
+            return []
+        streams: dict[Any, Any] = {self._keys(room)[1]: f"{cursor}-0" for room, cursor in cursors.items()}
+        rooms = {key: room for room, key in zip(cursors, streams, strict=True)}
+        try:
+            if self._reader is None:
+                # A dedicated connection: XREAD BLOCK holds it, and CLIENT UNBLOCK needs its id.
+                self._reader = self._connect(timeout + self.timeout, single=True)
+                self._reader_id = int(await self._reader.client_id())
+            self._reading = True
+            try:
+                reply: Any = await self._reader.xread(streams, count=READ_BATCH, block=max(1, round(timeout * 1000)))
+            finally:
+                self._reading = False
+        except (RedisError, OSError) as exc:
+            await self._drop_reader()
+            raise BackendUnavailable(f"reading the rooms from Redis failed: {exc}") from exc
+        return [(rooms[key], [_entry(item) for item in items]) for key, items in reply or ()]
+
+    def wake(self) -> None:
+        self._woken = True
+        if self._reading and self._client is not None and (self._unblocker is None or self._unblocker.done()):
+            self._unblocker = asyncio.get_running_loop().create_task(self._unblock())
+
+    async def _unblock(self) -> None:
+        # The XREAD may not have reached Redis yet (CLIENT UNBLOCK then answers 0): try again shortly.
+        for _ in range(UNBLOCK_TRIES):
+            if not (self._reading and self._woken and self._client is not None):
+                return
+            try:
+                if await self._client.client_unblock(self._reader_id):
+                    return
+            except (RedisError, OSError):
+                return
+            await asyncio.sleep(0.005)
