@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import websockets
@@ -59,15 +60,16 @@ async def test_the_page_connects_sends_and_shows_the_echo(served: str) -> None:
             log = await wait_for_entry(page, "message|chromium: hello from <b>chromium</b>")
             assert await page.evaluate("document.querySelectorAll('#log b').length") == 0  # shown as text, not HTML
             assert await next_message(peer) == {
+                "pos": ANY,
                 "type": "message",
                 "room": "browser",
                 "name": "chromium",
                 "text": "hello from <b>chromium</b>",
             }
 
-            await peer.send("hello from the command line")
+            await peer.send(json.dumps({"type": "say", "text": "hello from the command line"}))
             log = await wait_for_entry(page, "message|cli: hello from the command line")
-            await outsider.send("not for the browser")
+            await outsider.send(json.dumps({"type": "say", "text": "not for the browser"}))
             assert (await next_message(outsider))["text"] == "not for the browser"
         log = await wait_for_entry(page, "leave|cli left")
         assert log == [
