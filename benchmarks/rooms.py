@@ -405,7 +405,9 @@ def run(quick: bool = False, rounds: int | None = None, libraries: tuple[str, ..
     return {
         "rounds": rounds,
         "publishers": PUBLISHERS,
-        "scenarios": {title: {"rooms": r, "members_per_room": 2 * k, "messages": m} for title, (r, k, m) in scenarios.items()},
+        "scenarios": {
+            title: {"rooms": r, "members_per_room": 2 * k, "messages": m} for title, (r, k, m) in scenarios.items()
+        },
         "medians": medians,
         "samples": samples,
     }
