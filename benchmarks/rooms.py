@@ -230,6 +230,7 @@ async def worker(name: str, url: str, rooms: int, per_room: int, messages: int) 
         _say({"ready": True, "memory_bytes": memory, "members": total})
         await asyncio.wait_for(warm.wait(), START)
         _say({"warm": True})
+        last_seen = time.monotonic()  # the idle bound counts from here, not from the (slower) joining
         while not done.is_set() and time.monotonic() - last_seen < IDLE:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), 0.5)

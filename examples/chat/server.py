@@ -37,13 +37,14 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fastware import FrameTypeError, WebSocket, WebSocketDisconnect
-from fastware.rooms import BackendUnavailable, MemberEnded, OutboxOverflow, PositionGone, Rooms
+from fastware.rooms import BackendUnavailable, MemberEnded, MemoryBackend, OutboxOverflow, PositionGone, Rooms
 
 log = logging.getLogger("examples.chat")
 
 PREFIX = "/chat"
 SOCKET_PREFIX = PREFIX + "/ws/"
 REDIS_URL_ENV = "FASTWARE_REDIS_URL"
+HISTORY_ENV = "FASTWARE_CHAT_HISTORY"  # events each room keeps for resuming (default 1000)
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 POSITION = re.compile(r"[0-9a-f]{1,64}-(0|[1-9][0-9]{0,17})")  # what fastware.rooms gives as Event.pos
 MAX_ROOM = 32
@@ -102,13 +103,17 @@ def room_problem(room: str) -> str | None:
 
 
 def rooms_from_environment(redis_url: str | None = None) -> Rooms:
-    """Rooms on Redis when a URL is given (or in FASTWARE_REDIS_URL), else in this process."""
+    """Rooms on Redis when a URL is given (or in FASTWARE_REDIS_URL), else in this process.
+
+    Each room keeps the last FASTWARE_CHAT_HISTORY events (1000 by default) for clients that resume.
+    """
     url = redis_url or os.environ.get(REDIS_URL_ENV)
+    history = int(os.environ.get(HISTORY_ENV) or 1000)
     if not url:
-        return Rooms(outbox_limit=OUTBOX_LIMIT)
+        return Rooms(MemoryBackend(history=history), outbox_limit=OUTBOX_LIMIT)
     from fastware.rooms import RedisBackend
 
-    return Rooms(RedisBackend(url), outbox_limit=OUTBOX_LIMIT)
+    return Rooms(RedisBackend(url, history=history), outbox_limit=OUTBOX_LIMIT)
 
 
 class ChatApp:
