@@ -1,0 +1,255 @@
+"""The chat on fastware.rooms across real processes: two uvicorn workers on one real redis-server.
+
+Each test starts its own ``python -m uvicorn examples.chat:app`` processes on free ports (two
+ports, not ``--workers 2``, so each client's worker is known), all on one redis-server started
+on a free port in a temporary folder, and drives them with real ``websockets`` clients. Every
+wait is bounded (``TIMEOUT`` from tests/support.py, or a multiple of it for the floods).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from support import ROOT, TIMEOUT, free_port, uvicorn_argv
+from websockets.exceptions import ConnectionClosed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from redis_server import RedisServer, redis_available, skip_reason  # noqa: E402
+
+pytestmark = [pytest.mark.anyio, pytest.mark.skipif(not redis_available(), reason=skip_reason())]
+
+FLOOD = 6 * TIMEOUT  # bound on a test's floods of messages, on a busy 2-core machine
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    with RedisServer(aof=True) as server:
+        yield server
+
+
+class Worker:
+    """``python -m uvicorn examples.chat:app`` on a free port, its rooms on the given Redis."""
+
+    def __init__(self, redis_url: str, *, history: int = 1000) -> None:
+        self.port = free_port()
+        self.log = Path(tempfile.mkstemp(prefix="fastware-chat-worker-", suffix=".log")[1])
+        env = dict(os.environ, PYTHONUNBUFFERED="1", FASTWARE_REDIS_URL=redis_url, FASTWARE_CHAT_HISTORY=str(history))
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                uvicorn_argv("examples.chat:app", self.port), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.url = f"ws://127.0.0.1:{self.port}/chat/ws"
+
+    def wait_ready(self) -> None:
+        """Until the worker answers HTTP: its lifespan (the rooms, connected to Redis) has run by then."""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            with contextlib.suppress(OSError):
+                import urllib.request
+
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/chat", timeout=1):
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"the worker on port {self.port} did not answer within {TIMEOUT}s")
+
+    def rss(self) -> int:
+        """Resident memory of the worker process, in bytes (from /proc)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc.wait(TIMEOUT)
+        self.log.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def workers(redis: RedisServer, count: int = 2, **options: Any) -> Iterator[list[Worker]]:
+    started = [Worker(redis.url, **options) for _ in range(count)]
+    try:
+        for worker in started:
+            worker.wait_ready()
+        yield started
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+class Member:
+    """A websockets client in a room, recording every event it receives."""
+
+    def __init__(self, name: str, room: str) -> None:
+        self.name = name
+        self.room = room
+        self.events: list[dict[str, Any]] = []
+        self.ws: Any = None
+
+    @property
+    def last_pos(self) -> str | None:
+        return next((e["pos"] for e in reversed(self.events) if "pos" in e), None)
+
+    def texts(self) -> list[str]:
+        return [e["text"] for e in self.events if e["type"] == "message"]
+
+    async def connect(self, worker: Worker, since: str | None = None, **options: Any) -> None:
+        url = f"{worker.url}/{self.room}?name={self.name}" + (f"&since={since}" if since else "")
+        self.ws = await websockets.connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, **options)
+        await self.until(lambda e: e["type"] == "join" and e["name"] == self.name)
+
+    async def next(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        event = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.events.append(event)
+        return event
+
+    async def until(self, done: Any, timeout: float = TIMEOUT) -> None:
+        """Receive until ``done(event)`` is true for an event; all within ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while not done(await self.next(timeout)):
+                pass
+
+    async def until_texts(self, count: int, timeout: float = FLOOD) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.texts()) < count:
+                await self.next(timeout)
+
+    async def say(self, text: str) -> None:
+        await self.ws.send(json.dumps({"type": "say", "text": text}))
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+@contextlib.asynccontextmanager
+async def closing(*members: Member) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        for member in members:
+            with contextlib.suppress(Exception):
+                await member.close()
+
+
+def offsets(events: list[dict[str, Any]]) -> list[int]:
+    return [int(e["pos"].rsplit("-", 1)[1]) for e in events if "pos" in e]
+
+
+def assert_no_gap_no_duplicate(events: list[dict[str, Any]]) -> None:
+    """The room's positions as one client saw them: consecutive offsets, one epoch."""
+    seen = offsets(events)
+    assert seen == list(range(seen[0], seen[0] + len(seen))), "a gap or a duplicate"
+    assert len({e["pos"].rsplit("-", 1)[0] for e in events if "pos" in e}) == 1, "more than one epoch"
+
+
+async def test_fan_out_two_workers_one_order_for_everyone(redis: RedisServer) -> None:
+    with workers(redis) as (a, b):
+        members = [Member(f"m{i}", "fan") for i in range(4)]
+        outsider = Member("out", "other")
+        async with closing(*members, outsider):
+            for member, worker in zip(members, (a, b, a, b), strict=True):
+                await member.connect(worker)
+            await outsider.connect(a)
+            # Two senders, one on each worker, 500 numbered messages each, at the same time.
+            senders = {"m0": members[0], "m1": members[1]}
+
+            async def send_all(name: str) -> None:
+                for n in range(500):
+                    await senders[name].say(f"{name}:{n}")
+
+            await asyncio.gather(*(send_all(name) for name in senders))
+            await asyncio.gather(*(member.until_texts(1000) for member in members))
+
+            first = members[0].texts()
+            assert len(first) == 1000
+            for member in members:
+                assert member.texts() == first  # the same 1,000, in the same order, everywhere
+            assert sorted(first) == sorted(f"{s}:{n}" for s in senders for n in range(500))  # each exactly once
+            for name in senders:
+                mine = [int(text.split(":")[1]) for text in first if text.startswith(name + ":")]
+                assert mine == list(range(500)), f"{name}'s messages out of send order"
+            # And the same positions: one log, read by both workers.
+            positions = [[e["pos"] for e in m.events if e["type"] == "message"] for m in members]
+            assert all(p == positions[0] for p in positions)
+            for member in members:
+                assert_no_gap_no_duplicate(member.events[-1000:])
+            # The other room got none of it: the first message it sees is its own.
+            await outsider.say("only here")
+            await outsider.until(lambda e: e["type"] == "message")
+            assert outsider.texts() == ["only here"]
+
+
+async def test_resume_on_the_other_worker_with_since(redis: RedisServer) -> None:
+    with workers(redis) as (a, b):
+        dropper, sender = Member("dropper", "resume"), Member("sender", "resume")
+        async with closing(dropper, sender):
+            await dropper.connect(a)
+            await sender.connect(b)
+            for n in range(10):
+                await sender.say(str(n))
+            await dropper.until_texts(10)
+            k = dropper.last_pos
+            await dropper.close()  # drops at position k
+            for n in range(10, 60):
+                await sender.say(str(n))
+            await sender.until_texts(60)
+            # Back, on the other worker, after k: k+1 .. k+50, then live.
+            before = len(dropper.events)
+            await dropper.connect(b, since=k)
+            await dropper.until_texts(60)
+            await sender.say("live")
+            await dropper.until(lambda e: e.get("text") == "live")
+            assert dropper.texts() == [str(n) for n in range(60)] + ["live"]
+            assert offsets(dropper.events[before:])[0] == offsets(dropper.events[:before])[-1] + 1
+            assert_no_gap_no_duplicate(dropper.events)
+
+
+async def test_a_position_older_than_history_gives_the_reset(redis: RedisServer) -> None:
+    with workers(redis, history=20) as (a, b):
+        late, sender = Member("late", "old"), Member("sender", "old")
+        async with closing(late, sender):
+            await late.connect(a)
+            old = late.last_pos
+            await late.close()
+            await sender.connect(b)
+            for n in range(30):
+                await sender.say(str(n))
+            await sender.until_texts(30)
+            before = len(late.events)
+            await late.connect(b, since=old)
+            again = late.events[before:]
+            # Never a silent gap: the reset first, then the 20 events still kept, then its own join.
+            assert again[0]["type"] == "reset"
+            assert "no longer" in again[0]["reason"]
+            assert [e.get("text") for e in again[1:-1]] == [str(n) for n in range(10, 30)]
+            assert again[-1]["type"] == "join"
+            assert_no_gap_no_duplicate(again[1:])
