@@ -275,11 +275,21 @@ class Rooms:
     ``outbox_limit``: events queued for one member (received but not yet taken by its consumer)
     before it counts as too slow and is ended with ``OutboxOverflow``. The memory a member can
     hold is bounded by it.
+
+    ``check_interval``: seconds between two checks of every joined room's epoch and last offset
+    against what was delivered (5 s, or a quarter of the backend's ``retention`` if shorter). A log
+    that started over without this process's connection dropping (keys deleted, a failover) is
+    reported to its members (``PositionGone``) within about that time; a dropped connection is
+    checked at once on reconnecting. The check also keeps the joined rooms from expiring.
     """
 
-    def __init__(self, backend: Backend | None = None, *, outbox_limit: int = 256) -> None:
+    def __init__(
+        self, backend: Backend | None = None, *, outbox_limit: int = 256, check_interval: float | None = None
+    ) -> None:
         if isinstance(outbox_limit, bool) or not isinstance(outbox_limit, int) or outbox_limit < 1:
             raise ValueError(f"outbox_limit must be a positive int, got {outbox_limit!r}")
+        if check_interval is not None and not check_interval > 0:
+            raise ValueError(f"check_interval must be a positive number of seconds, got {check_interval!r}")
         self.backend: Backend = backend if backend is not None else MemoryBackend()
         self.outbox_limit = outbox_limit
         self._rooms: dict[str, _Room] = {}
@@ -287,8 +297,10 @@ class Rooms:
         self._changed = asyncio.Event()
         self._running = False
         self._sync_needed = False
-        retention = getattr(self.backend, "retention", None)
-        self._sync_interval = min(SYNC_INTERVAL, retention / 4) if retention else SYNC_INTERVAL
+        if check_interval is None:
+            retention = getattr(self.backend, "retention", None)
+            check_interval = min(SYNC_INTERVAL, retention / 4) if retention else SYNC_INTERVAL
+        self._sync_interval = check_interval
 
     def __repr__(self) -> str:
         return f"Rooms({self.backend!r}, outbox_limit={self.outbox_limit})"
@@ -314,9 +326,15 @@ class Rooms:
         self._running = False
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            # The loop also stops on `_running`: a cancellation swallowed by a client library (redis-py
+            # may turn one into a timeout) must not keep it alive.
+            self._changed.set()
+            self.backend.wake()
+            while not reader.done():
+                reader.cancel()
+                await asyncio.wait({reader}, timeout=1.0)
+            if not reader.cancelled() and reader.exception() is not None:
+                log.error("rooms reader had failed", exc_info=reader.exception())
         for state in list(self._rooms.values()):
             for member in list(state.members):
                 member._end()
@@ -435,17 +453,19 @@ class Rooms:
         backend = self.backend
         backoff = BACKOFF_FIRST
         next_sync = time.monotonic() + self._sync_interval
-        while True:
+        while self._running:
             if not self._rooms:
                 self._changed.clear()
                 await self._changed.wait()
                 continue
             try:
-                if self._sync_needed or time.monotonic() >= next_sync:
+                now = time.monotonic()
+                if self._sync_needed or now >= next_sync:
                     await self._sync()
-                    next_sync = time.monotonic() + self._sync_interval
+                    now = time.monotonic()
+                    next_sync = now + self._sync_interval
                 cursors = {name: state.head for name, state in self._rooms.items()}
-                batches = await backend.read(cursors, READ_TIMEOUT)
+                batches = await backend.read(cursors, min(READ_TIMEOUT, max(next_sync - now, 0.001)))
             except BackendUnavailable as exc:
                 # Nothing is lost: the cursors stay where they are; after reconnecting, the epochs are
                 # checked and the reading resumes after the last dispatched offset of each room.

@@ -1,0 +1,211 @@
+"""Redis faults while messages flow, in process: a killed reader connection, a Redis restart with
+its data (AOF) and without it. Every member must see no gap and no duplicate, or a reset."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import redis.asyncio as redis
+from redis_server import RedisServer
+from support_rooms import TIMEOUT, offsets, take
+from tcp_proxy import LossyProxy
+
+from fastware.rooms import BackendUnavailable, Member, PositionGone, RedisBackend, Rooms
+
+
+@asynccontextmanager
+async def admin(server: RedisServer) -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(server.url, decode_responses=True, protocol=2)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def backend(server: RedisServer) -> RedisBackend:
+    return RedisBackend(server.url, retention=None)
+
+
+async def reader_ids(client: redis.Redis) -> set[int]:
+    """The ids of the connections blocked in (or last used for) XREAD: the rooms readers."""
+    return {int(c["id"]) for c in await client.client_list() if c.get("cmd") == "xread"}
+
+
+async def test_reader_connection_killed_mid_stream(fresh_redis: RedisServer) -> None:
+    total = 600
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(backend(fresh_redis), outbox_limit=total) as rooms,
+        rooms.join("r") as a,
+        rooms.join("r") as b,
+    ):
+        kills = 0
+
+        async def publisher() -> None:
+            nonlocal kills
+            for i in range(total):
+                await rooms.publish("r", i)
+                if i % 100 == 50:
+                    # Kill the reader's connection mid-stream (CLIENT KILL), then go on publishing at once.
+                    async with asyncio.timeout(TIMEOUT):
+                        while not (ids := await reader_ids(adm)):
+                            await asyncio.sleep(0.01)
+                    for client_id in ids:
+                        kills += await adm.client_kill_filter(_id=str(client_id))
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(publisher())
+        got_a, got_b = await take(a, total), await take(b, total)
+        await asyncio.wait_for(task, TIMEOUT)
+        assert kills >= 5, "the test did not kill the reader's connection"
+        for got in (got_a, got_b):
+            assert [e.data for e in got] == list(range(total))
+            assert offsets(got) == list(range(1, total + 1))
+
+
+async def test_every_connection_killed_while_publishing_appends_each_once(fresh_redis: RedisServer) -> None:
+    """CLIENT KILL TYPE normal also cuts the publishers: each publish appends once or raises, never twice."""
+    total = 300
+    published: list[int] = []
+    unsure: list[int] = []
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(backend(fresh_redis), outbox_limit=total) as rooms,
+        rooms.join("r") as m,
+    ):
+        for i in range(total):
+            if i % 30 == 15:
+                await adm.client_kill_filter(_type="normal", skipme=True)
+            try:
+                await rooms.publish("r", i)
+                published.append(i)
+            except BackendUnavailable as exc:
+                assert exc.maybe_appended or "connecting" not in str(exc)
+                unsure.append(i)
+        history = [e.data for e in await rooms.history("r")]
+        assert len(history) == len(set(history)), "a message was appended twice"
+        assert set(published) <= set(history) <= set(published) | set(unsure)
+        assert history == sorted(history)
+        got = await take(m, len(history))
+        assert [e.data for e in got] == history
+
+
+async def test_redis_restarted_with_aof_no_gap(fresh_redis: RedisServer) -> None:
+    async with (
+        Rooms(backend(fresh_redis), outbox_limit=500) as here,
+        Rooms(backend(fresh_redis), outbox_limit=500) as there,
+        here.join("r") as a,
+        there.join("r") as b,
+    ):
+        for i in range(50):
+            await here.publish("r", i)
+        first = (await take(a, 50), await take(b, 50))
+        fresh_redis.stop()  # a clean shutdown: the AOF holds everything
+        with pytest.raises(BackendUnavailable, match="could not append"):
+            await here.publish("r", "during the outage")
+        with pytest.raises(BackendUnavailable, match="could not append"):
+            await there.publish("r", "during the outage")
+        await asyncio.sleep(0.3)  # the readers fail and back off meanwhile
+        fresh_redis.start()
+        for i in range(50, 100):
+            await there.publish("r", i)
+        for member, before in zip((a, b), first, strict=True):
+            after = await take(member, 50)
+            got = before + after
+            assert [e.data for e in got] == list(range(100))
+            assert offsets(got) == list(range(1, 101))
+            assert not member.ended
+        assert "during the outage" not in [e.data for e in await here.history("r")]
+
+
+async def test_redis_restarted_without_data_resets_every_member(fresh_redis: RedisServer) -> None:
+    fresh_redis.stop()
+    fresh_redis.start(aof=False)
+    async with (
+        Rooms(backend(fresh_redis)) as here,
+        Rooms(backend(fresh_redis)) as there,
+    ):
+        members: list[Member] = []
+        for rooms in (here, there):
+            for room in ("r", "s"):
+                members.append(await rooms.join(room).__aenter__())
+        try:
+            for i in range(10):
+                await here.publish("r", i)
+                await there.publish("s", i)
+            for m in members:
+                assert [e.data for e in await take(m, 10)] == list(range(10))
+            old = members[0].pos
+            fresh_redis.stop()
+            fresh_redis.start(aof=False)  # the same port, no data: every log starts over
+            for m in members:
+                with pytest.raises(PositionGone, match="lost messages or started over"):
+                    await take(m, 1)
+                assert m.ended
+            with pytest.raises(PositionGone):
+                async with here.join("r", since=old):
+                    pass
+            # A new member starts over in the new epoch.
+            async with there.join("r") as fresh:
+                pos = await here.publish("r", "new")
+                (event,) = await take(fresh, 1)
+                assert event.pos == pos != old
+                assert pos.rsplit("-", 1)[0] != old.rsplit("-", 1)[0]
+        finally:
+            for m in members:
+                await m.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("after", [3, 7])
+async def test_keys_deleted_under_joined_members_resets_them(fresh_redis: RedisServer, after: int) -> None:
+    """Data lost without a reconnect (FLUSHALL, a failover), never a gap: with fewer new messages than
+    the member had (3), only the periodic check can find it; with more (7), the reader sees a new epoch."""
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(backend(fresh_redis), check_interval=0.2) as rooms,
+        rooms.join("r") as m,
+    ):
+        for i in range(5):
+            await rooms.publish("r", i)
+        await take(m, 5)
+        await adm.flushall()
+        for i in range(after):
+            await rooms.publish("r", f"after {i}")  # offsets 1, 2, ... of a new epoch
+        with pytest.raises(PositionGone):
+            await take(m, 1)
+
+
+async def test_stopped_redis_makes_rooms_fail_to_start() -> None:
+    server = RedisServer()
+    try:
+        server.start()
+        server.stop()
+        with pytest.raises(BackendUnavailable, match="cannot reach Redis"):
+            async with Rooms(backend(server)):
+                pass
+    finally:
+        server.close()
+
+
+async def test_publish_whose_reply_is_lost_appends_once(fresh_redis: RedisServer) -> None:
+    """The append ran on the server but the reply never came back: the retry (same idempotency
+    token) returns the first append's position instead of appending again."""
+    async with LossyProxy(fresh_redis.port) as proxy:
+        async with Rooms(RedisBackend(proxy.url, retention=None)) as rooms:
+            await rooms.publish("r", "warm-up")  # the scripts are loaded: the next EVALSHA runs them
+            proxy.lose_replies(1)
+            pos = await rooms.publish("r", "once")
+            assert proxy.lost == 1
+            history = await rooms.history("r")
+            assert [e.data for e in history] == ["warm-up", "once"]
+            assert history[-1].pos == pos
+
+            proxy.lose_replies(3)  # every attempt loses its reply
+            with pytest.raises(BackendUnavailable) as info:
+                await rooms.publish("r", "unsure")
+            assert proxy.lost == 4
+            assert info.value.maybe_appended
+            assert [e.data for e in await rooms.history("r")] == ["warm-up", "once", "unsure"]
