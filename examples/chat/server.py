@@ -36,7 +36,7 @@ from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from fastware import FrameTypeError, WebSocket, WebSocketDisconnect
+from fastware import FrameTypeError, State, WebSocket, WebSocketDisconnect
 from fastware.rooms import BackendUnavailable, MemberEnded, MemoryBackend, OutboxOverflow, PositionGone, Rooms
 
 log = logging.getLogger("examples.chat")
@@ -171,9 +171,12 @@ class ChatApp:
             results = await asyncio.gather(forward, receive, return_exceptions=True)
         code, reason = 1000, ""
         for task, result in zip((forward, receive), results, strict=True):
-            if task in done and isinstance(result, CloseWith):
+            if task not in done or not isinstance(result, BaseException):
+                continue
+            if isinstance(result, CloseWith):
                 code, reason = result.code, result.reason
-            elif task in done and isinstance(result, BaseException) and not isinstance(result, WebSocketDisconnect):
+            elif not isinstance(result, WebSocketDisconnect) and ws.state is not State.DISCONNECTED:
+                # (Once the client has gone, a send or receive that raced its leaving is no news.)
                 log.error("chat connection failed", exc_info=result)
                 code, reason = WS_1011_INTERNAL_ERROR, "internal error"
         await self._announce(room, {"type": "leave", "room": room, "name": name})
