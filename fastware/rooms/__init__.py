@@ -24,24 +24,29 @@ and every position from before gets ``PositionGone``: reported, never a silent g
 
 Failure cases
 -------------
-=========================================  ================================================================
-What happens                               What members and publishers see
-=========================================  ================================================================
-member stops reading (slow client)         after ``outbox_limit`` queued events: ``OutboxOverflow`` (1013);
-                                           ``member.pos`` resumes it with ``since``
-client reconnects with ``since=P``         everything after ``P``, then live; ``PositionGone`` if trimmed
-                                           (more than ``history`` behind, or the room expired)
-the reader's Redis connection drops        the reader reconnects with backoff and resumes after each
-                                           room's last delivered offset: no gap, no duplicate
-Redis restarts with its data (AOF)         as above, once it is back; members wait meanwhile
-Redis restarts without its data            every member gets ``PositionGone`` (a reset), old positions
-                                           give ``PositionGone``
-``publish`` while Redis is down            ``BackendUnavailable`` after a bounded retry
-``publish`` whose reply is lost            retried under the same idempotency token: appended once;
-                                           if every retry fails, ``BackendUnavailable`` with
-                                           ``maybe_appended=True`` (then it is in the room at most once)
-``async with rooms`` exits                 every member's iteration ends (``StopAsyncIteration``)
-=========================================  ================================================================
+- A member stops reading (slow client): after ``outbox_limit`` queued events its iteration raises
+  ``OutboxOverflow`` (``code`` 1013) and its queue is freed; ``member.pos`` resumes it with ``since``.
+- A client reconnects with ``since=P``: everything after ``P`` from the log, then live; ``PositionGone``
+  if ``P`` was trimmed (more than ``history`` behind), expired (``retention``), is of another epoch
+  or names a message the log does not have.
+- The reader's Redis connection drops: it reconnects with backoff (50 ms doubling to 2 s), checks each
+  room's epoch, and resumes after the last offset it delivered: no gap, no duplicate.
+- Redis restarts with its data (AOF): members wait, then get everything in order; ``publish`` raises
+  ``BackendUnavailable`` during the outage (after 3 attempts, about 0.3 s); ``join`` and ``history``
+  raise it too.
+- Redis restarts without its data: every member gets ``PositionGone`` (a reset); old positions give
+  ``PositionGone``.
+- Redis loses data without dropping the connection (``FLUSHALL``, a failover that lost writes): the
+  same reset, as soon as the reader sees a new epoch, or at the latest after ``check_interval``.
+  Positions handed out before such a loss and never seen again by a joined member may alias the
+  new messages at the same offsets if the epoch survived (a replica promoted with the hash but
+  not the last appends): use ``appendonly yes`` and, for failover, ``WAIT``.
+- A ``publish`` whose reply is lost: retried under the same idempotency token, so it is appended
+  once; if every attempt fails, ``BackendUnavailable`` with ``maybe_appended=True``: then it is in
+  the room at most once.
+- A bad room name, a payload JSON cannot encode, a malformed ``since``: ``ValueError``/``TypeError``
+  before anything is appended.
+- ``async with rooms`` exits: every member's iteration ends (``StopAsyncIteration``).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _POSITION = re.compile(r"([0-9a-f]{1,64})-(0|[1-9][0-9]{0,17})")
 READ_TIMEOUT = 2.0  # seconds one backend read blocks; rooms joined meanwhile wake it at once
 SYNC_INTERVAL = 5.0  # seconds between checks of every room's epoch (and keep-alives), at most
+HISTORY_LIMIT = 1_000_000  # entries one history() call returns at most
 PAGE = 500  # entries one member fetches from the log at a time when catching up
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0  # seconds between reconnect attempts
 
@@ -60,11 +61,18 @@ def parse_position(pos: object) -> tuple[str, int]:
 def encode(data: Any) -> str:
     """The JSON text of a message: compact, UTF-8 as is; ValueError/TypeError before anything is appended."""
     try:
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except TypeError as exc:
         raise TypeError(f"the message cannot be encoded as JSON: {exc}") from exc
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"the message cannot be encoded as JSON: {exc}") from exc
+    if not text.isascii():
+        # A lone surrogate is a str but not UTF-8: no WebSocket text frame (nor Redis) could carry it.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"the message cannot be encoded as JSON text in UTF-8: {exc}") from exc
+    return text
 
 
 class Event:
@@ -130,6 +138,7 @@ class Member:
     def __init__(self, rooms: Rooms, room: str, since: str | None) -> None:
         self.room = check_room(room)
         self._since = parse_position(since) if since is not None else None
+        self._replay_last = 0
         self._rooms = rooms
         self._state: _Room | None = None
         self.epoch = ""
@@ -172,7 +181,8 @@ class Member:
     # -- called by the reader --------------------------------------------------------------------
 
     def _push(self, event: Event) -> None:
-        if self._error is not None or self._ended:
+        if self._error is not None or self._ended or event.offset <= self.cursor:
+            # Already had (a member that joined ahead of a lagging reader): neither queued nor counted.
             return
         if len(self._outbox) >= self._rooms.outbox_limit:
             self._fail(
@@ -226,7 +236,11 @@ class Member:
                 try:
                     await self._fill(state)
                     backoff = BACKOFF_FIRST
-                except BackendUnavailable as exc:
+                except Exception as exc:
+                    if self._ended or self._error is not None:
+                        continue  # ended meanwhile (Rooms closing under the read): that is the news
+                    if not isinstance(exc, BackendUnavailable):
+                        raise
                     log.warning("room %r: cannot read the log to catch up (%s); retrying", self.room, exc)
                     self._wakeup.clear()
                     with contextlib.suppress(TimeoutError):
@@ -312,6 +326,8 @@ class Rooms:
             raise RuntimeError("this Rooms is already running")
         try:
             await self.backend.open()
+        except RuntimeError:
+            raise  # in use by another Rooms: not ours to close
         except BaseException:
             await self.backend.close()
             raise
@@ -360,15 +376,24 @@ class Rooms:
         epoch, offset = await self.backend.append(room, text)
         return format_position(epoch, offset)
 
-    def join(self, room: str, since: str | None = None) -> Member:
+    def join(self, room: str, since: str | None = None, *, replay: int = 0) -> Member:
         """A member of ``room``, to use as ``async with rooms.join(room, since=pos) as member:``.
 
         ``since=None``: the messages published after joining. ``since=pos``: everything after that
         position first (from the log), then live, with no gap and no duplicate in between; entering
         raises ``PositionGone`` if the messages after ``pos`` are no longer all retained. A bad room
         name or a malformed ``since`` raise ValueError/TypeError here.
+
+        ``replay=n`` (with ``since=None``): start with the last ``n`` retained messages (fewer if
+        fewer are retained), then live: "recent history, then live" with nothing between the two.
         """
-        return Member(self, room, since)
+        if isinstance(replay, bool) or not isinstance(replay, int) or replay < 0:
+            raise ValueError(f"replay must be an int >= 0, got {replay!r}")
+        if replay and since is not None:
+            raise ValueError("replay= starts a member without a position; it cannot be combined with since=")
+        member = Member(self, room, since)
+        member._replay_last = replay
+        return member
 
     async def history(self, room: str, since: str | None = None) -> list[Event]:
         """The retained messages of the room after ``since`` (all retained ones if None), oldest first.
@@ -378,24 +403,24 @@ class Rooms:
         check_room(room)
         after_pos = parse_position(since) if since is not None else None
         self._check_running()
-        (head,) = await self.backend.heads([room])
-        if after_pos is None:
-            epoch, after = head.epoch, head.first - 1
-        else:
-            epoch, after = after_pos
-            self._check_since(room, since, epoch, after, head)
-        events: list[Event] = []
-        while after < head.last:
-            span = await self.backend.range(room, after, PAGE)
-            entries = span.entries
-            if span.epoch != epoch or not entries or entries[0].offset != after + 1:
-                raise self._gone(room, since, "while reading its history")
-            for e in entries:
-                if e.epoch != epoch:
-                    raise self._gone(room, since, "while reading its history")
-                events.append(Event(room, format_position(e.epoch, e.offset), e.text, e.offset))
-            after = entries[-1].offset
-        return events
+        # One read of the log, from its start or from `since` to its end: one atomic snapshot.
+        after = after_pos[1] if after_pos is not None else 0
+        span = await self.backend.range(room, after, HISTORY_LIMIT)
+        entries = span.entries
+        if span.epoch is None:
+            if after_pos is None:
+                return []
+            raise self._gone(room, since, "the room has no log")
+        if after_pos is not None:
+            if after_pos[0] != span.epoch:
+                raise self._gone(room, since, "the room's log started over: another epoch")
+            if after > span.last:
+                raise self._gone(room, since, f"the log ends at offset {span.last}")
+            if (entries[0].offset if entries else span.last + 1) != after + 1:
+                raise self._gone(room, since, "older messages were trimmed")
+        if any(e.epoch != span.epoch for e in entries):
+            raise self._gone(room, since, "the room's log started over while being read")
+        return [Event(room, format_position(e.epoch, e.offset), e.text, e.offset) for e in entries]
 
     # -- members ---------------------------------------------------------------------------------
 
@@ -419,8 +444,9 @@ class Rooms:
         self._check_running()
         room = member.room
         (head,) = await self.backend.heads([room])
+        self._check_running()  # it may have stopped meanwhile; a member added now would never end
         if since is None:
-            member.epoch, member.cursor = head.epoch, head.last
+            member.epoch, member.cursor = head.epoch, max(head.last - member._replay_last, head.first - 1)
         else:
             self._check_since(room, member.pos, since[0], since[1], head)
             member.epoch, member.cursor = since
@@ -444,8 +470,8 @@ class Rooms:
         state.members.discard(member)
         member._end()
         if not state.members:
+            # No wake-up: the reader drops the room from its next read, and ignores what it still reads.
             del self._rooms[member.room]
-            self.backend.wake()
 
     # -- the reader ------------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class MemoryBackend:
         self._logs: dict[str, _Log] = {}
         self._signal = asyncio.Event()
         self._woken = False
+        self._open = False
 
     def __repr__(self) -> str:
         return f"MemoryBackend(history={self.history}, retention={self.retention})"
@@ -69,10 +70,14 @@ class MemoryBackend:
         return log
 
     async def open(self) -> None:
+        if self._open:
+            raise RuntimeError("this MemoryBackend is already in use by a running Rooms; give each Rooms its own")
+        self._open = True
         self._signal = asyncio.Event()  # bound to the running loop
         self._woken = False
 
     async def close(self) -> None:
+        self._open = False
         self.wake()
 
     async def append(self, room: str, text: str) -> tuple[str, int]:

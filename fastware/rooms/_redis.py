@@ -25,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 try:
     import redis.asyncio as aioredis
+    from redis.asyncio.connection import AbstractConnection
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import RedisError, ResponseError
@@ -104,6 +105,15 @@ def _new_epoch() -> str:
     return secrets.token_hex(6)
 
 
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    text = str(exc)
+    return "connecting to" in text or "No connection available" in text or "Too many connections" in text
+
+
 def _entry(raw: Any) -> Entry:
     entry_id, fields = raw
     if not isinstance(fields, dict):  # XRANGE inside Lua: a flat [field, value, ...] list
@@ -117,7 +127,8 @@ class RedisBackend:
     ``url``: a ``redis://`` or ``rediss://`` URL. ``history``: messages kept per room (exactly).
     ``retention``: seconds a room's log is kept after its last message while no process has members
     in it (``None``: until trimmed by ``history``). ``prefix``: of every key. ``timeout``: seconds a
-    command may take before it counts as failed. Needs ``pip install 'fastware[redis]'``.
+    command may take before it counts as failed. ``max_connections``: of the pool for publishes and
+    catch-up reads (the reader has its own connection). Needs ``pip install 'fastware[redis]'``.
 
     Redis must keep its data for positions to survive a Redis restart (``appendonly yes``); without
     it, a restart shows as a new epoch: ``PositionGone`` for every member and old position, never a gap.
@@ -131,6 +142,7 @@ class RedisBackend:
         retention: float | None = 60.0,
         prefix: str = "fastware:rooms",
         timeout: float = 5.0,
+        max_connections: int = 50,
     ) -> None:
         if isinstance(history, bool) or not isinstance(history, int) or history < 1:
             raise ValueError(f"history must be a positive int, got {history!r}")
@@ -143,10 +155,13 @@ class RedisBackend:
         self.retention = retention
         self.prefix = prefix
         self.timeout = timeout
+        self.max_connections = max_connections
         self._ttl_ms = "0" if retention is None else str(max(1, round(retention * 1000)))
         self._client: aioredis.Redis | None = None
-        self._reader: aioredis.Redis | None = None
+        self._reader: tuple[aioredis.ConnectionPool, AbstractConnection] | None = None
         self._reader_id = 0
+        self._stream_keys: dict[str, bytes] = {}
+        self._room_by_key: dict[str, str] = {}
         self._reading = False
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
@@ -156,18 +171,20 @@ class RedisBackend:
 
     # -- connections -----------------------------------------------------------------------------
 
-    def _connect(self, socket_timeout: float, *, single: bool = False) -> aioredis.Redis:
+    def _pool(self, socket_timeout: float, max_connections: int) -> aioredis.ConnectionPool:
         # No automatic retries: a retried XADD is a duplicate; publish retries itself, idempotently.
         # RESP2: under RESP3, redis-py 8's pool did not notice connections the server had closed.
-        return aioredis.Redis.from_url(
+        # A blocking pool: a burst of publishes waits for a connection (up to `timeout`) instead of failing.
+        return aioredis.BlockingConnectionPool.from_url(
             self.url,
+            max_connections=max_connections,
+            timeout=self.timeout,
             protocol=2,
             decode_responses=True,
             retry=Retry(NoBackoff(), 0),
             retry_on_error=[],
             socket_timeout=socket_timeout,
             socket_connect_timeout=self.timeout,
-            single_connection_client=single,
         )
 
     @property
@@ -177,7 +194,9 @@ class RedisBackend:
         return self._client
 
     async def open(self) -> None:
-        self._client = self._connect(self.timeout)
+        if self._client is not None:
+            raise RuntimeError("this RedisBackend is already in use by a running Rooms; give each Rooms its own")
+        self._client = aioredis.Redis.from_pool(self._pool(self.timeout, self.max_connections))
         self._append = self._client.register_script(_APPEND)
         self._head = self._client.register_script(_HEAD)
         self._range = self._client.register_script(_RANGE)
@@ -201,8 +220,47 @@ class RedisBackend:
     async def _drop_reader(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
+            pool, conn = reader
             with contextlib.suppress(RedisError, OSError):
-                await reader.aclose()
+                await conn.disconnect()
+            with contextlib.suppress(RedisError, OSError):
+                await pool.aclose()
+
+    async def _reader_connection(self) -> AbstractConnection:
+        if self._reader is None:
+            # A dedicated connection: XREAD BLOCK holds it, and CLIENT UNBLOCK needs its id. Any error
+            # drops it, so a new connection always has its id asked anew.
+            pool = self._pool(self.timeout, 1)
+            try:
+                conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+                await conn.send_command("CLIENT", "ID")
+                self._reader_id = int(await conn.read_response())
+            except BaseException:
+                await pool.aclose()
+                raise
+            self._reader = pool, conn
+        return self._reader[1]
+
+    def _pack_xread(self, cursors: Mapping[str, int], block_ms: int) -> bytes:
+        # XREAD over many rooms is the reader's hot path: packed here once per call from cached key
+        # parts (redis-py's generic packing costs ~15 ms for 1,000 rooms).
+        keys = self._stream_keys
+        parts = [
+            b"*%d\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n%s$5\r\nBLOCK\r\n%s$7\r\nSTREAMS\r\n"
+            % (6 + 2 * len(cursors), _bulk(b"%d" % READ_BATCH), _bulk(b"%d" % block_ms))
+        ]
+        for room in cursors:
+            key = keys.get(room)
+            if key is None:
+                if len(keys) > 10_000:  # rooms come and go: keep the caches bounded
+                    keys.clear()
+                    self._room_by_key.clear()
+                name = self._keys(room)[1]
+                self._room_by_key[name] = room
+                key = keys[room] = _bulk(name.encode())
+            parts.append(key)
+        parts.extend(_bulk(b"%d-0" % cursor) for cursor in cursors.values())
+        return b"".join(parts)
 
     def _keys(self, room: str) -> tuple[str, str]:
         return f"{self.prefix}:{{{room}}}:meta", f"{self.prefix}:{{{room}}}:log"
@@ -227,53 +285,70 @@ class RedisBackend:
                 raise BackendUnavailable(f"Redis refused to append to room {room!r}: {exc}") from exc
             except (RedisError, OSError) as exc:
                 error = exc
-                # A failed connect sent nothing; any other failure may have lost the reply of an append.
-                maybe_appended = maybe_appended or "connecting to" not in str(exc)
+                # A failed connect or no free connection sent nothing; any other failure may have lost
+                # the reply of an append that ran.
+                maybe_appended = maybe_appended or not _never_sent(exc)
         raise BackendUnavailable(
-            f"could not append to room {room!r} after {PUBLISH_ATTEMPTS} attempts: {error}; "
-            "the message may have been appended once (never twice)",
+            f"could not append to room {room!r} after {PUBLISH_ATTEMPTS} attempts: {error}"
+            + ("; the message may have been appended once (never twice)" if maybe_appended else ""),
             maybe_appended=maybe_appended,
         ) from error
 
     async def heads(self, rooms: Sequence[str]) -> list[Head]:
-        try:
+        async def call() -> Any:
             async with self.client.pipeline(transaction=False) as pipe:
                 for room in rooms:
                     await self._head(keys=list(self._keys(room)), args=[_new_epoch(), self._ttl_ms], client=pipe)
-                replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"cannot read the rooms' heads from Redis: {exc}") from exc
+                return await pipe.execute()
+
+        replies = await self._idempotent(call, "cannot read the rooms' heads from Redis")
         return [Head(str(epoch), int(first), int(last)) for epoch, first, last in replies]
 
     async def range(self, room: str, after: int, limit: int) -> Span:
-        try:
-            epoch, last, raw = await self._range(keys=list(self._keys(room)), args=[after, limit])
-        except (RedisError, OSError) as exc:
-            raise BackendUnavailable(f"cannot read room {room!r} from Redis: {exc}") from exc
+        async def call() -> Any:
+            return await self._range(keys=list(self._keys(room)), args=[after, limit])
+
+        epoch, last, raw = await self._idempotent(call, f"cannot read room {room!r} from Redis")
         if not epoch:
             return Span(None, 0, [])
         return Span(str(epoch), int(last), [_entry(item) for item in raw])
+
+    async def _idempotent(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
+        # Safe to run twice (reads; an epoch made only if missing): one retry at once, because the
+        # first command on a pooled connection that a restarted Redis closed fails without being sent.
+        for attempt in range(2):
+            try:
+                return await call()
+            except ResponseError as exc:
+                raise BackendUnavailable(f"{what}: {exc}") from exc
+            except (RedisError, OSError) as exc:
+                if attempt:
+                    raise BackendUnavailable(f"{what}: {exc}") from exc
+        raise AssertionError("unreachable")
 
     async def read(self, cursors: Mapping[str, int], timeout: float) -> list[tuple[str, list[Entry]]]:
         if self._woken:
             self._woken = False
             return []
-        streams: dict[Any, Any] = {self._keys(room)[1]: f"{cursor}-0" for room, cursor in cursors.items()}
-        rooms = {key: room for room, key in zip(cursors, streams, strict=True)}
         try:
-            if self._reader is None:
-                # A dedicated connection: XREAD BLOCK holds it, and CLIENT UNBLOCK needs its id.
-                self._reader = self._connect(timeout + self.timeout, single=True)
-                self._reader_id = int(await self._reader.client_id())
+            conn = await self._reader_connection()
             self._reading = True
             try:
-                reply: Any = await self._reader.xread(streams, count=READ_BATCH, block=max(1, round(timeout * 1000)))
+                await conn.send_packed_command(self._pack_xread(cursors, max(1, round(timeout * 1000))), False)
+                reply: Any = await conn.read_response(timeout=timeout + self.timeout)
             finally:
                 self._reading = False
         except (RedisError, OSError) as exc:
             await self._drop_reader()
             raise BackendUnavailable(f"reading the rooms from Redis failed: {exc}") from exc
-        return [(rooms[key], [_entry(item) for item in items]) for key, items in reply or ()]
+        except BaseException:
+            # Cancelled mid-command: the connection's state is unknown; never reuse it.
+            await self._drop_reader()
+            raise
+        if not reply:
+            return []
+        by_key = self._room_by_key
+        return [(by_key[key], [_entry(item) for item in items]) for key, items in reply]
 
     def wake(self) -> None:
         self._woken = True

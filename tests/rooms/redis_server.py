@@ -91,7 +91,8 @@ class RedisServer:
                 self.proc = None
                 raise RuntimeError(f"redis-server exited at start on port {self.port}: {self._log_tail()}")
             try:
-                if self.cli("PING") == "PONG":
+                # Ours, not another server that holds the port (then ours exits: see above).
+                if f"process_id:{self.proc.pid}" in self.cli("INFO", "server"):
                     return
             except (subprocess.SubprocessError, OSError):
                 pass
@@ -142,7 +143,18 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
-        self.start()
+        for _ in range(3):
+            try:
+                self.start()
+                break
+            except RuntimeError as exc:
+                if "exited at start" not in str(exc):
+                    self.close()
+                    raise
+                self.port = free_port()  # most likely taken between the probe and the bind: another one
+        else:
+            self.close()
+            raise RuntimeError("redis-server found no free port in 3 tries")
         return self
 
     def __exit__(

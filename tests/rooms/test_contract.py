@@ -13,6 +13,8 @@ from fastware.rooms import (
     MAX_ROOM_LENGTH,
     BackendUnavailable,
     Event,
+    MemberEnded,
+    MemoryBackend,
     OutboxOverflow,
     PositionGone,
     Rooms,
@@ -271,13 +273,14 @@ async def test_payloads_json_cannot_encode_append_nothing(make_backend: MakeBack
             ({"x": math.inf}, ValueError),
             (loop, ValueError),
             ({1j: 2}, TypeError),
+            ({"x": "lone \ud800 surrogate"}, ValueError),
         ):
             with pytest.raises(error, match="cannot be encoded as JSON"):
                 await rooms.publish("r", bad)
         assert await rooms.history("r") == []
-        await rooms.publish("r", "ok")
+        await rooms.publish("r", "ok ünïcødé ✓")
         (event,) = await take(m, 1)
-        assert event.data == "ok"
+        assert event.data == "ok ünïcødé ✓"
         assert event.pos.endswith("-1")
 
 
@@ -375,3 +378,99 @@ async def test_backend_unavailable_is_a_rooms_error() -> None:
     error = BackendUnavailable("down", maybe_appended=True)
     assert error.maybe_appended
     assert not BackendUnavailable("refused").maybe_appended
+
+
+async def test_slow_member_memory_is_freed_when_it_is_ended(make_backend: MakeBackend) -> None:
+    async with Rooms(make_backend(history=100), outbox_limit=100) as rooms:
+        async with rooms.join("r") as fast, rooms.join("r") as slow:
+            for i in range(600):
+                await rooms.publish("r", i)
+                if i % 50 == 49:
+                    assert [e.data for e in await take(fast, 50)] == list(range(i - 49, i + 1))
+                    assert len(slow._outbox) <= 100  # bounded while it lasts...
+            assert slow.overflowed
+            assert len(slow._outbox) == 0  # ...and freed once it is ended
+
+
+async def test_a_failing_reader_ends_members_with_the_reason(
+    make_backend: MakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Rooms(make_backend()) as rooms, rooms.join("r") as m:
+        await rooms.publish("r", 1)
+        await take(m, 1)
+
+        async def broken(*args: object) -> list[object]:
+            raise RuntimeError("a bug in the backend")
+
+        monkeypatch.setattr(rooms.backend, "read", broken)
+        rooms.backend.wake()
+        with pytest.raises(MemberEnded, match="a bug in the backend"):
+            await take(m, 1)
+
+
+async def test_joining_ahead_of_a_lagging_reader_is_not_counted_as_slow() -> None:
+    """Entries the reader dispatches late, which a new member already starts after, are not queued."""
+    async with Rooms(MemoryBackend(), outbox_limit=10) as rooms, rooms.join("r") as early:
+        # MemoryBackend's publish and join do not yield: the reader cannot run in between.
+        for i in range(50):
+            await rooms.publish("r", i)
+        async with rooms.join("r") as late:
+            await rooms.publish("r", 50)
+            (event,) = await take(late, 1)
+            assert event.data == 50
+            assert not late.overflowed
+        assert early.overflowed  # it never read: 51 queued > 10
+
+
+async def test_a_backend_serves_one_rooms_at_a_time(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    async with Rooms(backend) as rooms:
+        with pytest.raises(RuntimeError, match="already in use"):
+            async with Rooms(backend):
+                pass
+        # The first one still works.
+        async with rooms.join("r") as m:
+            await rooms.publish("r", 1)
+            assert [e.data for e in await take(m, 1)] == [1]
+
+
+async def test_history_while_publishing_is_one_contiguous_snapshot(make_backend: MakeBackend) -> None:
+    async with Rooms(make_backend(history=20)) as rooms:
+
+        async def publisher() -> None:
+            for i in range(300):
+                await rooms.publish("r", i)
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(publisher())
+        snapshots = 0
+        while not task.done():
+            events = await rooms.history("r")
+            if events:
+                data = [e.data for e in events]
+                assert data == list(range(data[0], data[0] + len(data)))
+                assert len(data) <= 20
+                snapshots += 1
+            await asyncio.sleep(0)
+        await task
+        assert snapshots > 0
+        assert [e.data for e in await rooms.history("r")] == list(range(280, 300))
+
+
+async def test_join_with_replay_starts_with_recent_history_then_live(make_backend: MakeBackend) -> None:
+    async with Rooms(make_backend(history=10)) as rooms:
+        async with rooms.join("empty", replay=5) as m:
+            await rooms.publish("empty", "first")
+            assert [e.data for e in await take(m, 1)] == ["first"]
+        for i in range(15):
+            await rooms.publish("r", i)
+        async with rooms.join("r", replay=3) as m:
+            await rooms.publish("r", 15)
+            assert [e.data for e in await take(m, 4)] == [12, 13, 14, 15]
+        async with rooms.join("r", replay=1000) as m:  # more than retained: all that is
+            assert [e.data for e in await take(m, 10)] == list(range(6, 16))
+            await nothing_more(m)
+        with pytest.raises(ValueError, match="replay"):
+            rooms.join("r", replay=-1)
+        with pytest.raises(ValueError, match="cannot be combined"):
+            rooms.join("r", since=m.pos, replay=2)

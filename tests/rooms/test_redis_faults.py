@@ -209,3 +209,117 @@ async def test_publish_whose_reply_is_lost_appends_once(fresh_redis: RedisServer
             assert proxy.lost == 4
             assert info.value.maybe_appended
             assert [e.data for e in await rooms.history("r")] == ["warm-up", "once", "unsure"]
+
+
+async def test_log_that_lost_its_tail_resets_members(fresh_redis: RedisServer) -> None:
+    """The same epoch but fewer messages than were delivered (a failover that lost writes): a reset."""
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(RedisBackend(fresh_redis.url, retention=None, prefix="t"), check_interval=0.2) as rooms,
+        rooms.join("r") as m,
+    ):
+        for i in range(10):
+            await rooms.publish("r", i)
+        await take(m, 10)
+        await adm.xtrim("t:{r}:log", minid="11")  # every entry gone...
+        await adm.hset("t:{r}:meta", "o", 7)  # ...and the last offset back to 7
+        with pytest.raises(PositionGone, match="lost messages"):
+            await take(m, 1)
+
+
+async def test_join_during_an_outage_raises_and_catching_up_waits_for_redis(fresh_redis: RedisServer) -> None:
+    async with Rooms(backend(fresh_redis)) as rooms:
+        start = await rooms.publish("r", 0)
+        for i in range(1, 20):
+            await rooms.publish("r", i)
+        fresh_redis.stop()
+        with pytest.raises(BackendUnavailable):
+            async with rooms.join("r"):
+                pass
+        with pytest.raises(BackendUnavailable):
+            await rooms.history("r")
+        fresh_redis.start()
+        async with rooms.join("r", since=start) as m:
+            fresh_redis.stop()  # the member must catch up from the log, which is down for a while
+            waiting = asyncio.create_task(take(m, 19))
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+            fresh_redis.start()
+            got = await waiting
+            assert [e.data for e in got] == list(range(1, 20))
+
+
+async def test_two_processes_two_senders_one_order_while_readers_are_killed(fresh_redis: RedisServer) -> None:
+    """Two Rooms (as two workers) on one Redis, a sender on each, members on both, readers cut now and
+    then: every member gets the same list, each sender's messages in its order, each once."""
+    per_sender = 200
+    total = 2 * per_sender
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(backend(fresh_redis), outbox_limit=total) as here,
+        Rooms(backend(fresh_redis), outbox_limit=total) as there,
+        here.join("r") as a,
+        here.join("r") as b,
+        there.join("r") as c,
+        there.join("r") as d,
+        there.join("other") as other,
+    ):
+
+        async def sender(rooms: Rooms, name: str) -> None:
+            for i in range(per_sender):
+                await rooms.publish("r", {"from": name, "n": i})
+                if i % 50 == 25:
+                    for client_id in await reader_ids(adm):
+                        await adm.client_kill_filter(_id=str(client_id))
+                await asyncio.sleep(0)
+
+        senders = asyncio.gather(sender(here, "here"), sender(there, "there"))
+        got = [await take(m, total) for m in (a, b, c, d)]
+        await asyncio.wait_for(senders, TIMEOUT)
+        assert got[0] == got[1] == got[2] == got[3]
+        assert offsets(got[0]) == list(range(1, total + 1))
+        for name in ("here", "there"):
+            assert [e.data["n"] for e in got[0] if e.data["from"] == name] == list(range(per_sender))
+        with pytest.raises(TimeoutError):
+            await take(other, 1, timeout=0.3)
+
+
+async def test_first_calls_after_a_redis_restart_succeed(fresh_redis: RedisServer) -> None:
+    """Pooled connections that the restarted server closed must not turn into errors once it is back."""
+    async with Rooms(backend(fresh_redis)) as rooms:
+        pos = await rooms.publish("r", 1)
+        await rooms.history("r")  # several idle pooled connections now
+        fresh_redis.stop()
+        fresh_redis.start()
+        assert [e.data for e in await rooms.history("r")] == [1]
+        async with rooms.join("r", since=pos) as m:
+            await rooms.publish("r", 2)
+            assert [e.data for e in await take(m, 1)] == [2]
+
+
+async def test_exit_while_members_wait_for_redis_ends_them(fresh_redis: RedisServer) -> None:
+    rooms = Rooms(backend(fresh_redis))
+    joined, go = asyncio.Event(), asyncio.Event()
+
+    async def consume(start: str) -> list[object]:
+        got = []
+        async with rooms.join("r", since=start) as m:
+            joined.set()
+            await go.wait()
+            async for event in m:
+                got.append(event.data)
+            assert m.ended and not m.overflowed
+        return got
+
+    async with rooms:
+        start = await rooms.publish("r", 0)
+        for i in range(1, 5):
+            await rooms.publish("r", i)
+        task = asyncio.create_task(consume(start))
+        await asyncio.wait_for(joined.wait(), TIMEOUT)
+        fresh_redis.stop()  # the member cannot catch up from the log: it waits and retries
+        go.set()
+        await asyncio.sleep(0.3)
+        assert not task.done()
+    # Rooms exited with Redis down: the member's iteration ended, without an error.
+    assert await asyncio.wait_for(task, TIMEOUT) == []
