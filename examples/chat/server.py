@@ -185,7 +185,10 @@ class ChatApp:
             await ws.close(code, reason=reason)
 
     async def _forward(self, ws: WebSocket, room: str, name: str, since: str | None) -> None:
-        """Send the room's events to the client, from ``since`` (or recent history) on, until something ends it."""
+        """Send the room's events to the client, from ``since`` (or recent history) on, until something ends it.
+
+        On ``PositionGone`` the client gets ``{"type": "reset"}`` and then the recent history again.
+        """
         joined: list[bool] = []
         while True:
             try:
@@ -194,7 +197,7 @@ class ChatApp:
             except PositionGone as exc:
                 # Never a silent gap: the client is told, then gets the history from the start of what is kept.
                 await ws.send_json({"type": "reset", "room": room, "reason": str(exc)})
-                since = ""
+                since = None
                 continue
             except OutboxOverflow as exc:
                 raise CloseWith(WS_1013_TRY_AGAIN_LATER, "try again later: too slow to read") from exc
@@ -205,19 +208,19 @@ class ChatApp:
             raise CloseWith(WS_1012_SERVICE_RESTART, "the server is restarting; reconnect")
 
     async def _events(self, room: str, name: str, since: str | None, joined: list[bool]) -> AsyncIterator[str]:
-        """The frames to send: history first when ``since`` is None ("" = all retained), then live events.
+        """The frames to send: everything after ``since``; without one, the last events of the room
+        (up to ``HISTORY``) and then the live ones, with nothing in between.
 
-        The history ends at a position the member then joins after, so nothing falls between them.
         The join is announced once per connection, after joining, so the member sees its own.
         """
-        if since is None or since == "":
-            backlog = await self.rooms.history(room)
-            if since is None:
-                backlog = backlog[-HISTORY:]
-            for event in backlog:
-                yield _frame(event.pos, event.text)
-            since = backlog[-1].pos if backlog else None
-        async with self.rooms.join(room, since=since) as member:
+        if since is None:
+            # One less than the room keeps, so that a publish or two while the replay is read (this
+            # member's own join, to begin with) does not trim it away under the member.
+            kept = getattr(self.rooms.backend, "history", HISTORY + 1)
+            membership = self.rooms.join(room, replay=max(0, min(HISTORY, kept - 2)))
+        else:
+            membership = self.rooms.join(room, since=since)
+        async with membership as member:
             if not joined:
                 joined.append(True)
                 await self._announce(room, {"type": "join", "room": room, "name": name})

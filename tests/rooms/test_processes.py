@@ -268,10 +268,10 @@ async def test_a_position_older_than_history_gives_the_reset(redis: RedisServer)
             before = len(late.events)
             await late.connect(b, since=old)
             again = late.events[before:]
-            # Never a silent gap: the reset first, then the 20 events still kept, then its own join.
+            # Never a silent gap: the reset first, then the last events kept (history - 2), then its own join.
             assert again[0]["type"] == "reset"
             assert "no longer" in again[0]["reason"]
-            assert [e.get("text") for e in again[1:-1]] == [str(n) for n in range(10, 30)]
+            assert [e.get("text") for e in again[1:-1]] == [str(n) for n in range(12, 30)]
             assert again[-1]["type"] == "join"
             assert_no_gap_no_duplicate(again[1:])
 
