@@ -126,8 +126,8 @@ class Broadcaster:
             self.broadcast._backend._ready.set()  # type: ignore[attr-defined]
 
             async def texts() -> AsyncIterator[str]:
-                async for event in subscriber:  # type: ignore[attr-defined]
-                    yield event.message
+                while True:
+                    yield (await subscriber.get()).message
 
             yield texts()
 
@@ -164,7 +164,12 @@ class ChannelsRedis:
 
 
 def library(name: str, url: str) -> Library:
-    return {"fastware": Fastware, "broadcaster": Broadcaster, "channels-redis": ChannelsRedis}[name](url)
+    kinds: dict[str, type[Fastware] | type[Broadcaster] | type[ChannelsRedis]] = {
+        "fastware": Fastware,
+        "broadcaster": Broadcaster,
+        "channels-redis": ChannelsRedis,
+    }
+    return kinds[name](url)
 
 
 def room_name(index: int) -> str:
@@ -382,7 +387,7 @@ async def scenario(name: str, url: str, rooms: int, per_room: int, messages: int
 def run(quick: bool = False, rounds: int | None = None, libraries: tuple[str, ...] = LIBRARIES) -> dict[str, Any]:
     """Every library in every scenario, rounds interleaved; medians of the rounds."""
     scenarios = QUICK if quick else SCENARIOS
-    rounds = rounds or (1 if quick else 3)
+    rounds = rounds or (1 if quick else 2)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {s: {lib: [] for lib in libraries} for s in scenarios}
     with redis_server() as url:
         for round_ in range(rounds):
@@ -412,6 +417,15 @@ def run(quick: bool = False, rounds: int | None = None, libraries: tuple[str, ..
         "medians": medians,
         "samples": samples,
     }
+
+
+def run_or_why(quick: bool = False) -> tuple[dict[str, Any] | None, str]:
+    """``run()``, or None and the reason it cannot run here (no redis-server); for benchmarks/run.py."""
+    if shutil.which("redis-server") is None:
+        return None, "no redis-server here (Debian: apt-get install redis-server)."
+    result = run(quick=quick)
+    print(format_table(result), flush=True)
+    return result, ""
 
 
 def format_table(result: dict[str, Any]) -> str:

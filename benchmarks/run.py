@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 import end_to_end  # noqa: E402  (the benchmarks sit beside this script)
 import inprocess  # noqa: E402
 import memory  # noqa: E402
+import rooms  # noqa: E402
 
 from fastware import _accel  # noqa: E402
 
@@ -281,8 +282,12 @@ def main() -> None:
         print("memory ...", flush=True)
         mem = memory.run()
         print(memory.format_table(mem), flush=True)
+    print("rooms across processes ...", flush=True)
+    fan_out, why = rooms.run_or_why(quick=args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "performance.md").write_text(page(info, inproc, e2e, mem, args.quick))
+    (args.out / "performance.md").write_text(
+        page(info, inproc, e2e, mem, args.quick) + rooms.page_section(fan_out, why)
+    )
     (args.out / "performance.svg").write_text(chart(inproc))
     for target, measured, ok in targets(inproc, e2e, mem):
         print(f"{'held  ' if ok else 'MISSED'}  {target}: {measured}")

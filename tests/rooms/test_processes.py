@@ -147,7 +147,7 @@ class Member:
         await self.until(lambda e: e["type"] == "join" and e["name"] == self.name)
 
     async def next(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        event = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        event: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
         self.events.append(event)
         self.count += event["type"] == "message"
         return event
@@ -353,7 +353,7 @@ class RawClient:
     async def read_until_close(self, timeout: float) -> tuple[list[dict[str, Any]], int, str]:
         """Read again: every text frame (decoded) up to the close frame, and its code and reason."""
         self.writer.transport.resume_reading()  # type: ignore[attr-defined]
-        events = []
+        events: list[dict[str, Any]] = []
         async with asyncio.timeout(timeout):
             while True:
                 first, second = await self.reader.readexactly(2)
