@@ -161,7 +161,8 @@ class ChatApp:
             await ws.close(WS_1008_POLICY_VIOLATION, reason=problem)
             return
         name = (name or "anonymous").strip()
-        forward = asyncio.create_task(self._forward(ws, room, name, since))
+        joined: list[bool] = []  # set once the join is announced: then a leave is announced too
+        forward = asyncio.create_task(self._forward(ws, room, name, since, joined))
         receive = asyncio.create_task(self._receive(ws, room, name))
         try:
             done, _ = await asyncio.wait((forward, receive), return_when=asyncio.FIRST_COMPLETED)
@@ -179,17 +180,16 @@ class ChatApp:
                 # (Once the client has gone, a send or receive that raced its leaving is no news.)
                 log.error("chat connection failed", exc_info=result)
                 code, reason = WS_1011_INTERNAL_ERROR, "internal error"
-        await self._announce(room, {"type": "leave", "room": room, "name": name})
-        # A no-op when the client has gone.
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # a no-op when the client has gone
             await ws.close(code, reason=reason)
+        if joined:
+            await self._announce(room, {"type": "leave", "room": room, "name": name})
 
-    async def _forward(self, ws: WebSocket, room: str, name: str, since: str | None) -> None:
+    async def _forward(self, ws: WebSocket, room: str, name: str, since: str | None, joined: list[bool]) -> None:
         """Send the room's events to the client, from ``since`` (or recent history) on, until something ends it.
 
         On ``PositionGone`` the client gets ``{"type": "reset"}`` and then the recent history again.
         """
-        joined: list[bool] = []
         while True:
             try:
                 async for text in self._events(room, name, since, joined):
