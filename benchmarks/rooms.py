@@ -95,8 +95,10 @@ class Fastware:
         async with self.rooms.join(room) as member:
 
             async def texts() -> AsyncIterator[str]:
+                # What a WebSocket handler sends: the encoded text, never decoded (as broadcaster's
+                # message); the header starts after '{"h":"'.
                 async for event in member:
-                    yield event.data["h"]
+                    yield event.text[6:]
 
             yield texts()
 
