@@ -429,3 +429,35 @@ async def test_a_slow_client_is_ended_with_1013_memory_stays_bounded_and_it_resu
                 await resumed.until_texts(count - len(got))
                 assert got + resumed.texts() == expected
                 assert_no_gap_no_duplicate([*events, *resumed.events])
+
+
+async def test_redis_outages_through_the_chat(fresh_redis: RedisServer) -> None:
+    """Redis stops and comes back with its data: nothing lost, and a message sent meanwhile is refused
+    to its sender. Redis comes back without its data: every client is told (reset), never a gap."""
+    with workers(fresh_redis) as (a, b):
+        ann, bob = Member("ann", "outage"), Member("bob", "outage")
+        async with closing(ann, bob):
+            await ann.connect(a)
+            await bob.connect(b)
+            await ann.say("before")
+            await bob.until(lambda e: e.get("text") == "before")
+
+            fresh_redis.stop()  # a clean shutdown: the AOF keeps everything
+            await ann.say("during")
+            await ann.until(lambda e: e["type"] == "error", 3 * TIMEOUT)
+            assert ann.events[-1]["text"] == "during" and "not sent" in ann.events[-1]["reason"]
+            fresh_redis.start()
+            await bob.say("after")
+            for member in (ann, bob):
+                await member.until(lambda e: e.get("text") == "after", 3 * TIMEOUT)
+                assert member.texts() == ["before", "after"]
+                assert not any(e["type"] == "reset" for e in member.events)
+                assert_no_gap_no_duplicate([e for e in member.events if "pos" in e])
+
+            fresh_redis.kill()
+            fresh_redis.start(aof=False)  # back without its data: a new epoch for every room
+            for member in (ann, bob):
+                await member.until(lambda e: e["type"] == "reset", 3 * TIMEOUT)
+            await ann.say("new epoch")
+            for member in (ann, bob):
+                await member.until(lambda e: e.get("text") == "new epoch", 3 * TIMEOUT)
