@@ -332,9 +332,9 @@ async def test_a_worker_dies_its_clients_resume_on_the_other_and_lose_nothing(
 class RawClient:
     """A WebSocket client on a bare TCP connection that can stop reading altogether.
 
-    The websockets library keeps reading frames into its own memory while the application does
-    not call recv(), so it cannot stand for a client that stops reading. This one sends the
-    handshake, then reads nothing until told to, so the server's sends back up through TCP.
+    A websockets-library client that merely stops calling recv() was not enough here: 15 MB went
+    to it without the worker's sends ever waiting (measured), so it was never ended. This one sends
+    the handshake, then reads nothing at all until told to, so the server's sends back up through TCP.
     """
 
     async def connect(self, port: int, path: str) -> None:
