@@ -24,8 +24,12 @@ and every position from before gets ``PositionGone``: reported, never a silent g
 
 Failure cases
 -------------
-- A member stops reading (slow client): after ``outbox_limit`` queued events its iteration raises
-  ``OutboxOverflow`` (``code`` 1013) and its queue is freed; ``member.pos`` resumes it with ``since``.
+- A member stops reading (slow client): once ``outbox_limit`` events are queued for it, and it has
+  taken none by the next delivery to the room, its iteration raises ``OutboxOverflow`` (``code``
+  1013) and its queue is freed; ``member.pos`` resumes it with ``since``. A member that keeps taking
+  events but falls more than ``outbox_limit`` + 1,000 behind is ended the same way. A burst larger
+  than the outbox (one read of the log) does not end a member that is keeping up: it continues from
+  the log, and nothing more is queued for it until it has caught up.
 - A client reconnects with ``since=P``: everything after ``P`` from the log, then live; ``PositionGone``
   if ``P`` was trimmed (more than ``history`` behind), expired (``retention``), is of another epoch
   or names a message the log does not have.

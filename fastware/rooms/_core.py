@@ -25,6 +25,7 @@ _POSITION = re.compile(r"([0-9a-f]{1,64})-(0|[1-9][0-9]{0,17})")
 READ_TIMEOUT = 2.0  # seconds one backend read blocks; rooms joined meanwhile wake it at once
 SYNC_INTERVAL = 5.0  # seconds between checks of every room's epoch (and keep-alives), at most
 HISTORY_LIMIT = 1_000_000  # entries one history() call returns at most
+BURST = 1000  # events a member with a full outbox may lag while it makes progress (one read's worth)
 PAGE = 500  # entries one member fetches from the log at a time when catching up
 BACKOFF_FIRST, BACKOFF_MAX = 0.05, 2.0  # seconds between reconnect attempts
 
@@ -150,6 +151,8 @@ class Member:
         self._error: BaseException | None = None
         self._ended = False
         self._joined = False
+        self._detached = False  # outbox was full: reading from the log until caught up
+        self._mark = 0  # its cursor when last checked while detached
 
     def __repr__(self) -> str:
         return f"<Member room={self.room!r} pos={self.pos!r}>"
@@ -184,16 +187,25 @@ class Member:
         if self._error is not None or self._ended or event.offset <= self.cursor:
             # Already had (a member that joined ahead of a lagging reader): neither queued nor counted.
             return
+        if self._detached:
+            return  # it continues from the log (see Rooms._check_detached)
         if len(self._outbox) >= self._rooms.outbox_limit:
-            self._fail(
-                OutboxOverflow(
-                    f"member of room {self.room!r} fell more than {self._rooms.outbox_limit} events behind; "
-                    f"resume with since={self.pos!r}"
-                )
-            )
+            # Full: queue no more. A burst larger than the outbox (one read of the log) is no proof of a
+            # slow consumer, so the member goes on from the log; it is ended only if it makes no progress.
+            self._detached = True
+            self._mark = self.cursor
+            self._wakeup.set()
             return
         self._outbox.append(event)
         self._wakeup.set()
+
+    def _overflow(self) -> None:
+        self._fail(
+            OutboxOverflow(
+                f"member of room {self.room!r} fell more than {self._rooms.outbox_limit} events behind; "
+                f"resume with since={self.pos!r}"
+            )
+        )
 
     def _fail(self, error: BaseException) -> None:
         if self._error is None and not self._ended:
@@ -248,6 +260,8 @@ class Member:
                             await self._wakeup.wait()
                     backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
+            # Caught up with the reader: live events are queued again.
+            self._detached = False
             self._wakeup.clear()
             await self._wakeup.wait()
 
@@ -286,9 +300,12 @@ class Rooms:
     lifespan) around everything else: it connects and starts the one reader task of the process;
     on exit every member is ended (its iteration stops) and the backend is closed.
 
-    ``outbox_limit``: events queued for one member (received but not yet taken by its consumer)
-    before it counts as too slow and is ended with ``OutboxOverflow``. The memory a member can
-    hold is bounded by it.
+    ``outbox_limit``: events queued for one member (received but not yet taken by its consumer).
+    When it is full, nothing more is queued: the member continues from the log once it has taken
+    what is queued. It is ended with ``OutboxOverflow`` when it took no event between two deliveries
+    to its room (its consumer is stuck or gone) or falls more than ``outbox_limit + BURST`` (1,000)
+    events behind. The memory a member holds is bounded by ``outbox_limit`` plus one page of the
+    log (500 events).
 
     ``check_interval``: seconds between two checks of every joined room's epoch and last offset
     against what was delivered (5 s, or a quarter of the backend's ``retention`` if shorter). A log
@@ -513,18 +530,24 @@ class Rooms:
                 room_state = self._rooms.get(name)
                 if room_state is not None:
                     self._dispatch(room_state, entries)
+            if batches:
+                await asyncio.sleep(0)  # the members' consumers get a turn before the next delivery
 
     async def _sync(self) -> None:
         """Check every room's epoch and last offset against what was dispatched (and keep them alive)."""
-        names = list(self._rooms)
-        heads = await self.backend.heads(names)
+        states = list(self._rooms.items())
+        heads = await self.backend.heads([name for name, _ in states])
         self._sync_needed = False
-        for name, head in zip(names, heads, strict=True):
-            state = self._rooms.get(name)
-            if state is None:
-                continue
+        for (name, state), head in zip(states, heads, strict=True):
+            if self._rooms.get(name) is not state:
+                continue  # left and joined again meanwhile: the new state is newer than this answer
             if head.epoch != state.epoch or head.last < state.head:
                 self._reset(state, head.epoch, head.last)
+                continue
+            for member in list(state.members):
+                if member.epoch != head.epoch:
+                    # Joined with an epoch the log has left (it started over while it joined).
+                    member._fail(self._gone(name, member.pos, "the room's log started over"))
 
     def _reset(self, state: _Room, epoch: str, head: int) -> None:
         """The room's log started over or lost messages: every member from before gets PositionGone."""
@@ -536,6 +559,7 @@ class Rooms:
 
     def _dispatch(self, state: _Room, entries: Sequence[Entry]) -> None:
         room = state.name
+        self._check_detached(state, progress=True)
         for offset, epoch, text in entries:
             if epoch != state.epoch:
                 self._reset(state, epoch, offset - 1)
@@ -546,6 +570,22 @@ class Rooms:
             for member in state.members:
                 if member.epoch == epoch:
                     member._push(event)
+        self._check_detached(state, progress=False)
+
+    def _check_detached(self, state: _Room, *, progress: bool) -> None:
+        """End the members whose outbox filled and that are slow: they took no event since the reader's
+        previous delivery to the room (a whole turn of the event loop), or are more than
+        ``outbox_limit + BURST`` events behind."""
+        limit = self.outbox_limit + BURST
+        for member in state.members:
+            if not member._detached or member.ended:
+                continue
+            if progress and member.cursor == member._mark:
+                member._overflow()
+            elif state.head - member.cursor > limit:
+                member._overflow()
+            elif progress:
+                member._mark = member.cursor
 
 
 __all__ = ["Event", "Member", "MemberEnded", "Rooms"]

@@ -40,7 +40,8 @@ class MemberEnded(RoomsError):
 
 
 class OutboxOverflow(MemberEnded):
-    """The member fell more than ``outbox_limit`` events behind the room and was ended.
+    """The member fell more than ``outbox_limit`` events behind the room and stopped taking events
+    (or fell more than ``outbox_limit`` + 1,000 behind), and was ended.
 
     Close the WebSocket with ``code`` (1013, "try again later"); the client reconnects with
     ``since=member.pos`` (its last position) and gets the rest.

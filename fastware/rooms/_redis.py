@@ -14,7 +14,8 @@ refreshes that for rooms with local members, so a quiet room does not expire und
 
 Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
 old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
-offset stored, the TTLs refreshed and the idempotency token set, all atomically. One reader task per
+offset stored, the TTLs refreshed and the idempotency token set, all atomically; appends issued at
+the same time share one pipeline. One reader task per
 process reads every room with local members with ``XREAD BLOCK`` from the last offset it dispatched;
 ``CLIENT UNBLOCK`` wakes it when rooms are joined. redis-py's PubSub is not used: it is at-most-once
 and resubscribes silently. Gaps are found from offsets and epochs, never assumed away.
@@ -24,23 +25,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 try:
+    import redis
     import redis.asyncio as aioredis
     from redis.asyncio.connection import AbstractConnection
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError, ResponseError
+    from redis.exceptions import NoScriptError, RedisError, ResponseError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("RedisBackend needs the redis package (redis-py): pip install 'fastware[redis]'") from exc
 
 from ._backend import Entry, Head, Span
 from ._errors import BackendUnavailable
 
+# redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
+_GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
+APPEND_BATCH = 500  # appends sent together in one pipeline at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
 PUBLISH_BACKOFF = (0.05, 0.25)  # seconds before the 2nd and 3rd attempt
@@ -105,6 +111,23 @@ def _new_epoch() -> str:
     return secrets.token_hex(6)
 
 
+class _Append(NamedTuple):
+    room: str
+    keys: tuple[str, str, str]
+    args: tuple[str | int, ...]
+    future: asyncio.Future[tuple[str, int]]
+
+
+def _settle(item: _Append, *, result: tuple[str, int] | None = None, exc: BaseException | None = None) -> None:
+    if item.future.done():  # its publisher was cancelled meanwhile
+        return
+    if exc is not None:
+        item.future.set_exception(exc)
+    else:
+        assert result is not None
+        item.future.set_result(result)
+
+
 def _bulk(data: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
@@ -165,6 +188,8 @@ class RedisBackend:
         self._reading = False
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
+        self._appends: list[_Append] = []
+        self._appender: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.url!r}, history={self.history}, retention={self.retention})"
@@ -197,15 +222,20 @@ class RedisBackend:
         if self._client is not None:
             raise RuntimeError("this RedisBackend is already in use by a running Rooms; give each Rooms its own")
         self._client = aioredis.Redis.from_pool(self._pool(self.timeout, self.max_connections))
-        self._append = self._client.register_script(_APPEND)
-        self._head = self._client.register_script(_HEAD)
-        self._range = self._client.register_script(_RANGE)
+        self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()
+        self._head_sha = hashlib.sha1(_HEAD.encode()).hexdigest()
+        self._range_sha = hashlib.sha1(_RANGE.encode()).hexdigest()
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
             raise BackendUnavailable(f"cannot reach Redis at {self.url}: {exc}") from exc
 
     async def close(self) -> None:
+        appender, self._appender = self._appender, None
+        if appender is not None and not appender.done():
+            # Appends already handed to Redis finish (or fail) within `timeout`, each with its answer.
+            await asyncio.wait({appender}, timeout=PUBLISH_ATTEMPTS * self.timeout + 1)
+            appender.cancel()
         unblocker, self._unblocker = self._unblocker, None
         if unblocker is not None:
             unblocker.cancel()
@@ -232,7 +262,7 @@ class RedisBackend:
             # drops it, so a new connection always has its id asked anew.
             pool = self._pool(self.timeout, 1)
             try:
-                conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+                conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
                 await conn.send_command("CLIENT", "ID")
                 self._reader_id = int(await conn.read_response())
             except BaseException:
@@ -268,50 +298,117 @@ class RedisBackend:
     # -- the protocol ----------------------------------------------------------------------------
 
     async def append(self, room: str, text: str) -> tuple[str, int]:
+        # Appends issued at the same time go to Redis together, in one pipeline (one write, one read
+        # instead of one round trip each); each keeps its own token, result and error.
         meta, log = self._keys(room)
         token = f"{self.prefix}:{{{room}}}:pub:{secrets.token_hex(8)}"
-        args: list[str | int] = [text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL]
+        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        self._appends.append(
+            _Append(room, (meta, log, token), (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL), future)
+        )
+        if self._appender is None or self._appender.done():
+            self._appender = asyncio.get_running_loop().create_task(self._append_all())
+        return await future
+
+    async def _append_all(self) -> None:
+        while self._appends:
+            batch, self._appends = self._appends[:APPEND_BATCH], self._appends[APPEND_BATCH:]
+            try:
+                await self._append_batch(batch)
+            except BaseException as exc:  # never leave a publisher waiting (cancelled at close, a bug...)
+                for item in batch:
+                    _settle(
+                        item,
+                        exc=BackendUnavailable(f"could not append to room {item.room!r}: {exc!r}", maybe_appended=True),
+                    )
+                if not isinstance(exc, Exception):
+                    raise
+
+    async def _append_batch(self, batch: list[_Append]) -> None:
+        """Run the append script for each item, retrying (the same tokens: never twice) what failed."""
+        pending = [item for item in batch if not item.future.done()]
         maybe_appended = False
-        error: Exception | None = None
-        for attempt in range(PUBLISH_ATTEMPTS):
+        error: BaseException | None = None
+        attempt = 0
+        while pending and attempt < PUBLISH_ATTEMPTS:
             if attempt:
                 await asyncio.sleep(PUBLISH_BACKOFF[attempt - 1])
+            attempt += 1
             try:
-                epoch, offset = await self._append(keys=[meta, log, token], args=args)
-                return str(epoch), int(offset)
-            except ResponseError as exc:
-                # The server refused (out of memory, wrong type...): a script that fails stops before XADD
-                # succeeds or after everything, so nothing half-done is left; nothing to retry.
-                raise BackendUnavailable(f"Redis refused to append to room {room!r}: {exc}") from exc
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for item in pending:
+                        pipe.evalsha(self._append_sha, 3, *item.keys, *item.args)
+                    replies = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError) as exc:
                 error = exc
                 # A failed connect or no free connection sent nothing; any other failure may have lost
-                # the reply of an append that ran.
+                # the replies of appends that ran.
                 maybe_appended = maybe_appended or not _never_sent(exc)
-        raise BackendUnavailable(
-            f"could not append to room {room!r} after {PUBLISH_ATTEMPTS} attempts: {error}"
-            + ("; the message may have been appended once (never twice)" if maybe_appended else ""),
-            maybe_appended=maybe_appended,
-        ) from error
+                continue
+            retry = []
+            for item, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, NoScriptError):
+                    retry.append(item)  # Redis restarted and lost its script cache: load it, run again
+                elif isinstance(reply, Exception):
+                    # The server refused (out of memory, read-only replica...): the script stopped before
+                    # XADD or after everything, so nothing half-done is left, and nothing to retry.
+                    _settle(item, exc=BackendUnavailable(f"Redis refused to append to room {item.room!r}: {reply}"))
+                else:
+                    _settle(item, result=(str(reply[0]), int(reply[1])))
+            if retry:
+                try:
+                    await self.client.script_load(_APPEND)
+                except (RedisError, OSError) as exc:
+                    error = exc
+                else:
+                    attempt -= 1  # not a failure of the append itself
+            pending = retry
+        for item in pending:
+            _settle(
+                item,
+                exc=BackendUnavailable(
+                    f"could not append to room {item.room!r} after {PUBLISH_ATTEMPTS} attempts: {error}"
+                    + ("; the message may have been appended once (never twice)" if maybe_appended else ""),
+                    maybe_appended=maybe_appended,
+                ),
+            )
 
     async def heads(self, rooms: Sequence[str]) -> list[Head]:
         async def call() -> Any:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for room in rooms:
-                    await self._head(keys=list(self._keys(room)), args=[_new_epoch(), self._ttl_ms], client=pipe)
-                return await pipe.execute()
+            return await self._scripts(
+                _HEAD, self._head_sha, [(*self._keys(room), _new_epoch(), self._ttl_ms) for room in rooms]
+            )
 
         replies = await self._idempotent(call, "cannot read the rooms' heads from Redis")
         return [Head(str(epoch), int(first), int(last)) for epoch, first, last in replies]
 
     async def range(self, room: str, after: int, limit: int) -> Span:
         async def call() -> Any:
-            return await self._range(keys=list(self._keys(room)), args=[after, limit])
+            (reply,) = await self._scripts(_RANGE, self._range_sha, [(*self._keys(room), after, limit)])
+            return reply
 
         epoch, last, raw = await self._idempotent(call, f"cannot read room {room!r} from Redis")
         if not epoch:
             return Span(None, 0, [])
         return Span(str(epoch), int(last), [_entry(item) for item in raw])
+
+    async def _scripts(self, script: str, sha: str, calls: list[tuple[str | int, ...]]) -> list[Any]:
+        """Run a two-key script once per call, in one pipeline; its replies, or the first error raised.
+
+        EVALSHA directly: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a round trip more.
+        """
+        for loaded in (False, True):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for args in calls:
+                    pipe.evalsha(sha, 2, *args)
+                replies = await pipe.execute(raise_on_error=False)
+            if loaded or not any(isinstance(r, NoScriptError) for r in replies):
+                break
+            await self.client.script_load(script)  # Redis restarted and lost its script cache
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return list(replies)
 
     async def _idempotent(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
         # Safe to run twice (reads; an epoch made only if missing): one retry at once, because the

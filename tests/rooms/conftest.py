@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from redis_server import RedisServer, redis_available, skip_reason
+from support_rooms import MakeBackend
 
 from fastware.rooms import Backend, MemoryBackend
 
@@ -35,9 +36,6 @@ def fresh_redis() -> Iterator[RedisServer]:
         pytest.skip(skip_reason())
     with RedisServer(aof=True) as server:
         yield server
-
-
-MakeBackend = Callable[..., Backend]
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
-from fastware.rooms import Event, Member
+from fastware.rooms import Backend, Event, Member
+
+MakeBackend = Callable[..., Backend]  # the `make_backend` fixture: a new backend of the parametrized kind
 
 TIMEOUT = float(os.environ.get("FASTWARE_TEST_TIMEOUT", "10"))
 

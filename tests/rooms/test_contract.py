@@ -6,8 +6,7 @@ import asyncio
 import math
 
 import pytest
-from conftest import MakeBackend
-from support_rooms import TIMEOUT, nothing_more, offsets, take
+from support_rooms import TIMEOUT, MakeBackend, nothing_more, offsets, take
 
 from fastware.rooms import (
     MAX_ROOM_LENGTH,
@@ -212,6 +211,9 @@ async def test_slow_member_is_ended_not_skipped(make_backend: MakeBackend) -> No
                     # The fast member keeps up (then lets 15 queue up); the slow one never reads.
                     assert (await take(fast, 1))[0].data == i
             assert [e.data for e in await take(fast, 15)] == list(range(15, 30))
+            # The slow member's outbox is full; at the next delivery it has still taken nothing: ended.
+            await rooms.publish("r", 30)
+            assert [e.data for e in await take(fast, 1)] == [30]
             assert slow.overflowed
             assert slow.ended
             with pytest.raises(OutboxOverflow) as info:
@@ -224,7 +226,7 @@ async def test_slow_member_is_ended_not_skipped(make_backend: MakeBackend) -> No
             assert slow.pos == start
         # The slow client reconnects with its last position and gets the rest.
         async with rooms.join("r", since=start) as again:
-            assert [e.data for e in await take(again, 30)] == list(range(30))
+            assert [e.data for e in await take(again, 31)] == list(range(31))
 
 
 async def test_a_member_that_reads_slowly_but_keeps_up_is_not_ended(make_backend: MakeBackend) -> None:
@@ -418,8 +420,11 @@ async def test_joining_ahead_of_a_lagging_reader_is_not_counted_as_slow() -> Non
             await rooms.publish("r", 50)
             (event,) = await take(late, 1)
             assert event.data == 50
+            await rooms.publish("r", 51)
+            (event,) = await take(late, 1)
+            assert event.data == 51
             assert not late.overflowed
-        assert early.overflowed  # it never read: 51 queued > 10
+        assert early.overflowed  # it never read: its outbox (10) filled, and it took nothing since
 
 
 async def test_a_backend_serves_one_rooms_at_a_time(make_backend: MakeBackend) -> None:
@@ -474,3 +479,47 @@ async def test_join_with_replay_starts_with_recent_history_then_live(make_backen
             rooms.join("r", replay=-1)
         with pytest.raises(ValueError, match="cannot be combined"):
             rooms.join("r", since=m.pos, replay=2)
+
+
+async def test_a_burst_larger_than_the_outbox_does_not_end_a_waiting_member() -> None:
+    """One delivery bigger than outbox_limit (a publisher that never yields, a reader catching up after
+    an outage) is no sign of a slow consumer: the member goes on from the log and misses nothing."""
+    async with Rooms(MemoryBackend(), outbox_limit=4) as rooms, rooms.join("r") as member:
+        got: list[int] = []
+
+        async def consume() -> None:
+            async for event in member:
+                got.append(event.data)
+                if len(got) == 10:
+                    return
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0)  # the consumer now waits for the next event
+        for n in range(10):
+            await rooms.publish("r", n)  # MemoryBackend appends without yielding: one burst of 10
+        await asyncio.wait_for(task, TIMEOUT)
+        assert got == list(range(10))
+        assert not member.ended
+        # Caught up, it takes live events from its outbox again.
+        await rooms.publish("r", 10)
+        assert [e.data for e in await take(member, 1)] == [10]
+
+
+async def test_a_member_that_keeps_taking_but_falls_ever_further_behind_is_ended() -> None:
+    async with Rooms(MemoryBackend(history=5000), outbox_limit=4) as rooms, rooms.join("r") as member:
+        got: list[int] = []
+
+        async def consume() -> None:
+            async for event in member:  # one event per turn of the loop: slower than the room
+                got.append(event.data)
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0)
+        for n in range(3000):
+            await rooms.publish("r", n)  # read back in deliveries of 1,000
+        with pytest.raises(OutboxOverflow):
+            await asyncio.wait_for(task, TIMEOUT)
+        assert member.overflowed
+        assert got == list(range(len(got)))  # what it got, it got without a gap
+        assert len(got) < 3000

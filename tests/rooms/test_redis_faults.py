@@ -323,3 +323,46 @@ async def test_exit_while_members_wait_for_redis_ends_them(fresh_redis: RedisSer
         assert not task.done()
     # Rooms exited with Redis down: the member's iteration ended, without an error.
     assert await asyncio.wait_for(task, TIMEOUT) == []
+
+
+async def test_concurrent_publishes_whose_replies_are_lost_append_each_once(fresh_redis: RedisServer) -> None:
+    """Publishes issued together travel in one pipeline; when its replies are lost, the retry (same
+    tokens) appends none of them twice, and each publisher gets its own position."""
+    async with LossyProxy(fresh_redis.port) as proxy, Rooms(RedisBackend(proxy.url, retention=None)) as rooms:
+        await rooms.publish("r0", "warm-up")
+        proxy.lose_replies(1)
+        positions = await asyncio.gather(*(rooms.publish(f"r{i % 5}", i) for i in range(100)))
+        assert proxy.lost == 1
+        assert len(set(positions)) == 100
+        for room in range(5):
+            history = await rooms.history(f"r{room}")
+            data = [e.data for e in history if e.data != "warm-up"]
+            assert sorted(data) == list(range(room, 100, 5))  # each once
+            by_data = {e.data: e.pos for e in history}
+            assert all(by_data[i] == positions[i] for i in range(room, 100, 5))
+
+
+async def test_catching_up_after_the_reader_reconnects_does_not_end_waiting_members(fresh_redis: RedisServer) -> None:
+    """The backlog a reconnected reader reads in one XREAD can exceed outbox_limit: members that are
+    waiting are not slow, and get all of it."""
+    async with (
+        admin(fresh_redis) as adm,
+        Rooms(backend(fresh_redis), outbox_limit=10) as here,
+        Rooms(backend(fresh_redis)) as there,
+        here.join("r") as m,
+    ):
+        got: list[int] = []
+
+        async def consume() -> None:
+            async for event in m:
+                got.append(event.data)
+                if len(got) == 200:
+                    return
+
+        task = asyncio.create_task(consume())
+        for client_id in await reader_ids(adm):
+            await adm.client_kill_filter(_id=str(client_id))
+        await asyncio.gather(*(there.publish("r", i) for i in range(200)))  # while `here` reconnects
+        await asyncio.wait_for(task, TIMEOUT)
+        assert sorted(got) == list(range(200)) and len(got) == 200
+        assert not m.ended
