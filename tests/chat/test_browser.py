@@ -135,10 +135,9 @@ async def next_message(client: Any) -> dict[str, Any]:
 
 async def test_the_page_reconnects_by_itself_resumes_with_since_and_shows_a_reset(served: str) -> None:
     http = served.replace("ws://", "http://")
-    async with (
-        open_page(f"{http}/chat?room=resume&name=chromium", TIMEOUT) as page,
-        websockets.connect(f"{served}/chat/ws/resume?name=cli", open_timeout=TIMEOUT) as peer,
-    ):
+    async with open_page(f"{http}/chat?room=resume&name=chromium", TIMEOUT) as page:
+        await wait_for_entry(page, "join|chromium joined")
+        peer = await websockets.connect(f"{served}/chat/ws/resume?name=cli", open_timeout=TIMEOUT)
         await wait_for_entry(page, "join|cli joined")
         # The connection drops (as when a worker dies); the peer talks meanwhile.
         await page.evaluate("chat.socket.close(4000, 'dropped'); true")
@@ -166,3 +165,4 @@ async def test_the_page_reconnects_by_itself_resumes_with_since_and_shows_a_rese
         log = await wait_for_entry(page, "message|cli: and again")
         assert log[0] == notice
         assert log.count("message|cli: and again") == 1
+        await peer.close()
