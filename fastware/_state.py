@@ -13,6 +13,8 @@ import enum
 
 
 class State(enum.Enum):
+    """Where a connection is in its life, as fastware's state machine tracks it."""
+
     #: Nothing received yet; websocket.connect is the first message.
     CONNECTING = "CONNECTING"
     #: websocket.connect received: the app must accept, close or deny.
@@ -23,6 +25,9 @@ class State(enum.Enum):
     RESPONSE = "RESPONSE"
     #: The app sent websocket.close (or finished a denial); the disconnect may still be received.
     CLOSED = "CLOSED"
+    #: The server's send() failed (OSError): the client is gone, but its websocket.disconnect, with the
+    #: real close code, is still to be received. close_code reads 1006 until it is.
+    LOST = "LOST"
     #: The server reported websocket.disconnect, or its send() failed: nothing more may be sent.
     DISCONNECTED = "DISCONNECTED"
 
@@ -44,6 +49,21 @@ TRANSITIONS: dict[tuple[State, str], State] = {
     # Frames the client sent before it saw our close frame still arrive.
     (S.CLOSED, "websocket.receive"): S.CLOSED,
     (S.CLOSED, "websocket.disconnect"): S.DISCONNECTED,
+    # Frames the client sent before it left, then its disconnect with the real code, are still queued.
+    (S.LOST, "websocket.receive"): S.LOST,
+    (S.LOST, "websocket.disconnect"): S.DISCONNECTED,
+}
+
+#: Where a failed send (the server's send() raised OSError: the client is gone) leads from each state.
+#: Not a message, so not in TRANSITIONS; the state still never moves backwards (CLOSED stays CLOSED).
+CONNECTION_LOST: dict[State, State] = {
+    S.CONNECTING: S.LOST,
+    S.HANDSHAKE: S.LOST,
+    S.CONNECTED: S.LOST,
+    S.RESPONSE: S.LOST,
+    S.CLOSED: S.CLOSED,
+    S.LOST: S.LOST,
+    S.DISCONNECTED: S.DISCONNECTED,
 }
 
 #: Why a call is refused in each state, for WebSocketStateError.
@@ -53,8 +73,12 @@ HINTS: dict[State, str] = {
     S.CONNECTED: "the connection is already accepted",
     S.RESPONSE: "a denial response is being sent",
     S.CLOSED: "close() was already called",
+    S.LOST: "the client has disconnected",
     S.DISCONNECTED: "the client has disconnected",
 }
 
 #: States in which data frames may be received.
-DATA_RECEIVE_STATES = frozenset({S.CONNECTED, S.CLOSED, S.DISCONNECTED})
+DATA_RECEIVE_STATES = frozenset({S.CONNECTED, S.CLOSED, S.LOST, S.DISCONNECTED})
+
+#: States in which the client is known to be gone: a send raises WebSocketDisconnect, close() does nothing.
+GONE_STATES = frozenset({S.LOST, S.DISCONNECTED})

@@ -105,7 +105,8 @@ def websocket_close_code(value: Any) -> int:
         raise WebSocketValueError(
             f"websocket.close 'code' may not be {value}; allowed: one of 1000-1003, 1007-1014, 3000-4999"
         )
-    return value
+    checked: int = value  # an int by now; says so to type checkers (`value` is Any)
+    return checked
 
 
 def websocket_close_reason(value: Any) -> str:
@@ -130,7 +131,8 @@ def websocket_http_response_start_status(value: Any) -> int:
         value = int(value)
     if not 100 <= value <= 599:
         raise WebSocketValueError(f"websocket.http.response.start 'status' may not be {value}; allowed: 100-599")
-    return value
+    checked: int = value  # an int by now; says so to type checkers (`value` is Any)
+    return checked
 
 
 def websocket_http_response_start_headers(value: Any) -> list[tuple[bytes, bytes]]:

@@ -77,13 +77,21 @@ def test_memory_reports_object_and_connection_sizes() -> None:
 def test_run_writes_the_page_and_a_chart(tmp_path: Path) -> None:
     out = _run("run.py", "--out", str(tmp_path)).stdout
     page = (tmp_path / "performance.md").read_text()
-    for heading in ("## Machine", "## Targets", "## In process", "## End to end", "## Memory"):
+    for heading in ("## Machine", "## Targets", "## In process", "## End to end", "## Memory", "## Rooms across"):
         assert heading in page
     assert page.count("| held |") + page.count("| **missed** |") == 6  # every target is judged
     svg = ET.parse(tmp_path / "performance.svg").getroot()
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
     assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + len(VARIANTS) * 3  # background + one bar per row
     assert "wrote" in out
+    # The raw data sits beside the page, not in it, and writes the same page and chart again.
+    assert "```json" not in page and "(performance.json)" in page
+    data = json.loads((tmp_path / "performance.json").read_text())
+    assert data["quick"] is True and set(data) == {"machine", "quick", "in_process", "end_to_end", "memory", "rooms"}
+    again = tmp_path / "again"
+    _run("run.py", "--out", str(again), "--from-json", str(tmp_path / "performance.json"))
+    for name in ("performance.md", "performance.svg", "performance.json"):
+        assert (again / name).read_text() == (tmp_path / name).read_text(), name
 
 
 def test_the_python_variant_runs_the_generated_async_defs_not_the_c_fast_path() -> None:

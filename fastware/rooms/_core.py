@@ -89,10 +89,10 @@ class Event:
     _UNSET: Any = object()
 
     def __init__(self, room: str, pos: str, text: str, offset: int = 0) -> None:
-        self.room = room
-        self.pos = pos
-        self.text = text
-        self.offset = offset
+        self.room: str = room
+        self.pos: str = pos
+        self.text: str = text
+        self.offset: int = offset
         self._data: Any = Event._UNSET
 
     @property
@@ -137,14 +137,14 @@ class Member:
     """
 
     def __init__(self, rooms: Rooms, room: str, since: str | None) -> None:
-        self.room = check_room(room)
+        self.room: str = check_room(room)
         self._since = parse_position(since) if since is not None else None
         self._replay_last = 0
         self._rooms = rooms
         self._state: _Room | None = None
-        self.epoch = ""
-        self.cursor = 0  # offset of the last event yielded
-        self.pos = since or ""
+        self.epoch: str = ""
+        self.cursor: int = 0  # offset of the last event yielded
+        self.pos: str = since or ""
         self._outbox: deque[Event] = deque()
         self._replay: deque[Event] = deque()
         self._wakeup = asyncio.Event()
@@ -322,7 +322,7 @@ class Rooms:
         if check_interval is not None and not check_interval > 0:
             raise ValueError(f"check_interval must be a positive number of seconds, got {check_interval!r}")
         self.backend: Backend = backend if backend is not None else MemoryBackend()
-        self.outbox_limit = outbox_limit
+        self.outbox_limit: int = outbox_limit
         self._rooms: dict[str, _Room] = {}
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()

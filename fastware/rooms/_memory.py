@@ -50,8 +50,8 @@ class MemoryBackend:
             raise ValueError(f"history must be a positive int, got {history!r}")
         if retention is not None and not retention > 0:
             raise ValueError(f"retention must be a positive number of seconds or None, got {retention!r}")
-        self.history = history
-        self.retention = retention
+        self.history: int = history
+        self.retention: float | None = retention
         self._logs: dict[str, _Log] = {}
         self._signal = asyncio.Event()
         self._woken = False

@@ -173,12 +173,12 @@ class RedisBackend:
             raise ValueError(f"retention must be a positive number of seconds or None, got {retention!r}")
         if not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.url = url
-        self.history = history
-        self.retention = retention
-        self.prefix = prefix
-        self.timeout = timeout
-        self.max_connections = max_connections
+        self.url: str = url
+        self.history: int = history
+        self.retention: float | None = retention
+        self.prefix: str = prefix
+        self.timeout: float = timeout
+        self.max_connections: int = max_connections
         self._ttl_ms = "0" if retention is None else str(max(1, round(retention * 1000)))
         self._client: aioredis.Redis | None = None
         self._reader: tuple[aioredis.ConnectionPool, AbstractConnection] | None = None

@@ -10,9 +10,16 @@ import pytest
 from support import FakeServer, make_scope
 
 from fastware import ServerProtocolError, State, WebSocket, WebSocketDisconnect, WebSocketStateError
-from fastware._state import TRANSITIONS
+from fastware._state import CONNECTION_LOST, GONE_STATES, TRANSITIONS
 
 CONNECT = {"type": "websocket.connect"}
+
+
+async def _lose_connection(ws: WebSocket, server: FakeServer) -> None:
+    server.send_error = ConnectionResetError("gone")
+    with pytest.raises(WebSocketDisconnect):
+        await ws.send_text("x")
+    server.send_error = None
 
 
 async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
@@ -25,6 +32,7 @@ async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
         State.CONNECTED: [ws.receive_raw, ws.accept],
         State.RESPONSE: [ws.receive_raw, lambda: ws._send_http_response_start(403)],
         State.CLOSED: [ws.receive_raw, ws.accept, ws.close],
+        State.LOST: [ws.receive_raw, ws.accept, lambda: _lose_connection(ws, server)],
         State.DISCONNECTED: [ws.receive_raw, ws.accept, ws.receive_raw],
     }
     server.push(CONNECT)
@@ -54,7 +62,7 @@ RECEIVES = {
 # States in which a handshake reply first reads websocket.connect itself.
 _READS_CONNECT = {"websocket.accept", "websocket.close", "websocket.http.response.start"}
 # close() is idempotent once the connection is closing or gone.
-_NO_OP = {(State.CLOSED, "websocket.close"), (State.DISCONNECTED, "websocket.close")}
+_NO_OP = {(State.CLOSED, "websocket.close"), (State.LOST, "websocket.close"), (State.DISCONNECTED, "websocket.close")}
 
 
 @pytest.mark.parametrize("msg_type", sorted(SENDS))
@@ -68,6 +76,11 @@ async def test_send_pairs(state: State, msg_type: str) -> None:
     expected = TRANSITIONS.get((effective, msg_type))
     if (state, msg_type) in _NO_OP:
         await SENDS[msg_type](ws)
+        assert (ws.state, server.sent) == (state, [])
+    elif state in GONE_STATES:
+        # The client is gone: every send raises what a sender gets when it leaves.
+        with pytest.raises(WebSocketDisconnect):
+            await SENDS[msg_type](ws)
         assert (ws.state, server.sent) == (state, [])
     elif expected is None:
         with pytest.raises(WebSocketStateError, match=f"Cannot send '{msg_type}' in state {effective.name}"):
@@ -114,6 +127,26 @@ async def test_final_denial_body_closes() -> None:
 def test_every_state_is_reachable_and_has_a_hint() -> None:
     from fastware._state import HINTS
 
-    reachable = {State.CONNECTING} | set(TRANSITIONS.values())
+    reachable = {State.CONNECTING} | set(TRANSITIONS.values()) | set(CONNECTION_LOST.values())
     assert reachable == set(State)
     assert set(HINTS) == set(State)
+    assert set(CONNECTION_LOST) == set(State)
+
+
+# The order of a connection's life: no transition, received or sent or a lost connection, goes back.
+_RANK = {
+    State.CONNECTING: 0,
+    State.HANDSHAKE: 1,
+    State.CONNECTED: 2,
+    State.RESPONSE: 2,
+    State.CLOSED: 3,
+    State.LOST: 3,
+    State.DISCONNECTED: 4,
+}
+
+
+def test_no_transition_goes_back() -> None:
+    pairs = [(a, b) for (a, _), b in TRANSITIONS.items()] + list(CONNECTION_LOST.items())
+    for before, after in pairs:
+        assert _RANK[after] >= _RANK[before], (before, after)
+        assert (before, after) not in {(State.CLOSED, State.LOST), (State.LOST, State.CLOSED)}
