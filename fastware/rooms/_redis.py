@@ -236,6 +236,9 @@ class RedisBackend:
             # Appends already handed to Redis finish (or fail) within `timeout`, each with its answer.
             await asyncio.wait({appender}, timeout=PUBLISH_ATTEMPTS * self.timeout + 1)
             appender.cancel()
+        pending, self._appends = self._appends, []
+        for item in pending:  # never sent
+            _settle(item, exc=BackendUnavailable(f"could not append to room {item.room!r}: the backend closed"))
         unblocker, self._unblocker = self._unblocker, None
         if unblocker is not None:
             unblocker.cancel()
