@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE))
 import end_to_end  # noqa: E402  (the benchmarks sit beside this script)
 import inprocess  # noqa: E402
 import memory  # noqa: E402
+import rooms  # noqa: E402
 
 from fastware import _accel  # noqa: E402
 
@@ -289,6 +290,7 @@ def main() -> None:
         data = json.loads(args.from_json.read_text())
         info, inproc, e2e, mem = data["machine"], data["in_process"], data["end_to_end"], data["memory"]
         args.quick = data["quick"]
+        fan_out, why = data.get("rooms"), "not in the saved data."
     elif args.quick:
         info = machine()
         inproc = inprocess.run(rounds=2, messages=200)
@@ -305,10 +307,22 @@ def main() -> None:
         print("memory ...", flush=True)
         mem = memory.run()
         print(memory.format_table(mem), flush=True)
+    if args.from_json is None:
+        print("rooms across processes ...", flush=True)
+        fan_out, why = rooms.run_or_why(quick=args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "performance.md").write_text(page(info, inproc, e2e, mem, args.quick))
+    (args.out / "performance.md").write_text(
+        page(info, inproc, e2e, mem, args.quick) + rooms.page_section(fan_out, why)
+    )
     (args.out / "performance.svg").write_text(chart(inproc))
-    raw = {"machine": info, "quick": args.quick, "in_process": inproc, "end_to_end": e2e, "memory": mem}
+    raw = {
+        "machine": info,
+        "quick": args.quick,
+        "in_process": inproc,
+        "end_to_end": e2e,
+        "memory": mem,
+        "rooms": fan_out,
+    }
     (args.out / "performance.json").write_text(json.dumps(raw, indent=1) + "\n")
     for target, measured, ok in targets(inproc, e2e, mem):
         print(f"{'held  ' if ok else 'MISSED'}  {target}: {measured}")

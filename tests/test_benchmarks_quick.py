@@ -87,7 +87,7 @@ def test_memory_reports_object_and_connection_sizes() -> None:
 def test_run_writes_the_page_and_a_chart(tmp_path: Path) -> None:
     out = _run("run.py", "--out", str(tmp_path)).stdout
     page = (tmp_path / "performance.md").read_text()
-    for heading in ("## Machine", "## Targets", "## In process", "## End to end", "## Memory"):
+    for heading in ("## Machine", "## Targets", "## In process", "## End to end", "## Memory", "## Rooms across"):
         assert heading in page
     assert page.count("| held |") + page.count("| **missed** |") == 9  # every target is judged (issues 6 and 14)
     svg = ET.parse(tmp_path / "performance.svg").getroot()
@@ -97,7 +97,7 @@ def test_run_writes_the_page_and_a_chart(tmp_path: Path) -> None:
     # The raw data sits beside the page, not in it, and writes the same page and chart again.
     assert "```json" not in page and "(performance.json)" in page
     data = json.loads((tmp_path / "performance.json").read_text())
-    assert data["quick"] is True and set(data) == {"machine", "quick", "in_process", "end_to_end", "memory"}
+    assert data["quick"] is True and set(data) == {"machine", "quick", "in_process", "end_to_end", "memory", "rooms"}
     again = tmp_path / "again"
     _run("run.py", "--out", str(again), "--from-json", str(tmp_path / "performance.json"))
     for name in ("performance.md", "performance.svg", "performance.json"):

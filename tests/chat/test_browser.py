@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import websockets
@@ -59,15 +60,16 @@ async def test_the_page_connects_sends_and_shows_the_echo(served: str) -> None:
             log = await wait_for_entry(page, "message|chromium: hello from <b>chromium</b>")
             assert await page.evaluate("document.querySelectorAll('#log b').length") == 0  # shown as text, not HTML
             assert await next_message(peer) == {
+                "pos": ANY,
                 "type": "message",
                 "room": "browser",
                 "name": "chromium",
                 "text": "hello from <b>chromium</b>",
             }
 
-            await peer.send("hello from the command line")
+            await peer.send(json.dumps({"type": "say", "text": "hello from the command line"}))
             log = await wait_for_entry(page, "message|cli: hello from the command line")
-            await outsider.send("not for the browser")
+            await outsider.send(json.dumps({"type": "say", "text": "not for the browser"}))
             assert (await next_message(outsider))["text"] == "not for the browser"
         log = await wait_for_entry(page, "leave|cli left")
         assert log == [
@@ -129,3 +131,38 @@ async def next_message(client: Any) -> dict[str, Any]:
     while (event := json.loads(await asyncio.wait_for(client.recv(), TIMEOUT)))["type"] != "message":
         pass
     return event
+
+
+async def test_the_page_reconnects_by_itself_resumes_with_since_and_shows_a_reset(served: str) -> None:
+    http = served.replace("ws://", "http://")
+    async with open_page(f"{http}/chat?room=resume&name=chromium", TIMEOUT) as page:
+        await wait_for_entry(page, "join|chromium joined")
+        peer = await websockets.connect(f"{served}/chat/ws/resume?name=cli", open_timeout=TIMEOUT)
+        await wait_for_entry(page, "join|cli joined")
+        # The connection drops (as when a worker dies); the peer talks meanwhile.
+        await page.evaluate("chat.socket.close(4000, 'dropped'); true")
+        await peer.send(json.dumps({"type": "say", "text": "while you were away"}))
+        await peer.send(json.dumps({"type": "say", "text": "and again"}))
+        await wait_for_entry(page, "message|cli: and again")
+        assert await page.wait_for(f"{STATUS} === 'connected' && {STATUS}", "connected again") == "connected"
+        assert await page.evaluate("chat.connects") == 2
+        log = await page.wait_for(f"{LOG}.filter(e => e === 'join|chromium joined').length === 2 && {LOG}", "its join")
+        # Resumed after its last position: what it missed, once each, in order, then live again. (Its
+        # own leave and join fall where the server saw them.)
+        assert [e for e in log if not e.startswith(("join|chromium", "leave|chromium"))] == [
+            "join|cli joined",
+            "message|cli: while you were away",
+            "message|cli: and again",
+        ]
+        assert log[0] == "join|chromium joined" and log.count("leave|chromium left") == 1
+
+        # A position the server no longer has (here: of another epoch of the room's log): the page
+        # is told, clears its list, says so, and shows the room's recent events again.
+        await page.evaluate("chat.lastPos = 'abc123-1'; chat.socket.close(4000, 'dropped'); true")
+        notice = "notice|Some messages were no longer kept by the server: the history was reloaded."
+        log = await wait_for_entry(page, notice)
+        assert await page.evaluate("chat.resets") == 1
+        log = await wait_for_entry(page, "message|cli: and again")
+        assert log[0] == notice
+        assert log.count("message|cli: and again") == 1
+        await peer.close()

@@ -90,7 +90,7 @@ if sys.platform == "win32":  # pragma: no cover
 async def member(url: str, chatty: int) -> None:
     async with connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as client:
         for n in range(chatty):
-            await client.send(f"message {n}")
+            await client.send(json.dumps({"type": "say", "text": f"message {n}"}))  # the chat takes JSON
         drain = asyncio.create_task(drain_until_closed(client))
         await client.close(WS_4001_CLIENT, "leaving")
         await asyncio.wait_for(drain, TIMEOUT)
