@@ -1,60 +1,42 @@
-"""The connection's state machine: states, and the table of legal transitions.
+"""The connection's state machine: states, transitions and their special cases.
 
-Every ASGI message the application sends or receives is an event. The table
-maps (state, message type) to the next state; a pair not in it is illegal.
-Send and receive message types are disjoint, so one table serves both. All
-state changes go through WebSocket._set_state, which also derives the two
-flags the hot path reads instead of the enum.
+Nothing here is written by hand: the schema states it (x-fastware-states at
+its root; x-fastware-transitions and the other x-fastware- annotations on each
+message) and `python -m codegen` writes fastware._generated.states, which this
+module re-exports under the names the runtime and the tests import. All state
+changes go through WebSocket._set_state, which also derives the flag the hot
+path reads instead of the enum. The members of State are shared by every
+connection, so they refuse attribute assignment.
 """
 
 from __future__ import annotations
 
-import enum
+from fastware._generated.states import (
+    DATA_RECEIVE_STATES,
+    FINAL,
+    HANDSHAKE_REPLIES,
+    HINTS,
+    IN_DATA_RECEIVE,
+    INITIAL,
+    LAST_PARTS,
+    NO_OPS,
+    OPEN,
+    SENDABLE,
+    TRANSITIONS,
+    State,
+)
 
-
-class State(enum.Enum):
-    #: Nothing received yet; websocket.connect is the first message.
-    CONNECTING = "CONNECTING"
-    #: websocket.connect received: the app must accept, close or deny.
-    HANDSHAKE = "HANDSHAKE"
-    #: Accepted: data flows both ways.
-    CONNECTED = "CONNECTED"
-    #: A denial response was started and its body is being sent.
-    RESPONSE = "RESPONSE"
-    #: The app sent websocket.close (or finished a denial); the disconnect may still be received.
-    CLOSED = "CLOSED"
-    #: The server reported websocket.disconnect, or its send() failed: nothing more may be sent.
-    DISCONNECTED = "DISCONNECTED"
-
-
-S = State
-TRANSITIONS: dict[tuple[State, str], State] = {
-    (S.CONNECTING, "websocket.connect"): S.HANDSHAKE,
-    (S.HANDSHAKE, "websocket.accept"): S.CONNECTED,
-    (S.HANDSHAKE, "websocket.close"): S.CLOSED,
-    (S.HANDSHAKE, "websocket.http.response.start"): S.RESPONSE,
-    (S.HANDSHAKE, "websocket.disconnect"): S.DISCONNECTED,
-    # The body with more_body=False ends the response; WebSocket moves on to CLOSED itself.
-    (S.RESPONSE, "websocket.http.response.body"): S.RESPONSE,
-    (S.RESPONSE, "websocket.disconnect"): S.DISCONNECTED,
-    (S.CONNECTED, "websocket.send"): S.CONNECTED,
-    (S.CONNECTED, "websocket.receive"): S.CONNECTED,
-    (S.CONNECTED, "websocket.close"): S.CLOSED,
-    (S.CONNECTED, "websocket.disconnect"): S.DISCONNECTED,
-    # Frames the client sent before it saw our close frame still arrive.
-    (S.CLOSED, "websocket.receive"): S.CLOSED,
-    (S.CLOSED, "websocket.disconnect"): S.DISCONNECTED,
-}
-
-#: Why a call is refused in each state, for WebSocketStateError.
-HINTS: dict[State, str] = {
-    S.CONNECTING: "call accept() first",
-    S.HANDSHAKE: "call accept() first",
-    S.CONNECTED: "the connection is already accepted",
-    S.RESPONSE: "a denial response is being sent",
-    S.CLOSED: "close() was already called",
-    S.DISCONNECTED: "the client has disconnected",
-}
-
-#: States in which data frames may be received.
-DATA_RECEIVE_STATES = frozenset({S.CONNECTED, S.CLOSED, S.DISCONNECTED})
+__all__ = [
+    "DATA_RECEIVE_STATES",
+    "FINAL",
+    "HANDSHAKE_REPLIES",
+    "HINTS",
+    "IN_DATA_RECEIVE",
+    "INITIAL",
+    "LAST_PARTS",
+    "NO_OPS",
+    "OPEN",
+    "SENDABLE",
+    "TRANSITIONS",
+    "State",
+]

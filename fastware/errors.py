@@ -6,13 +6,15 @@ is sent, so a server never sees an invalid ASGI message::
     WebSocketError
     ├── WebSocketStateError (RuntimeError)      call not allowed in this state
     ├── WebSocketTypeError (TypeError)          an argument of the wrong type
-    │   └── FrameTypeError                      a text frame where bytes were expected, or the reverse
+    │   ├── FrameTypeError                      a text frame where bytes were expected, or the reverse
+    │   └── UnexpectedMessageError              another message type where a data message was expected
     ├── WebSocketValueError (ValueError)        a value the protocol forbids
     │   └── InvalidJSONError                    a frame that is not valid JSON
     ├── UnsupportedByServerError (RuntimeError) the server's spec version or extensions cannot carry it
     └── ServerProtocolError (RuntimeError)      the server sent something the ASGI spec forbids
 
     WebSocketDisconnect                         the connection is gone (not an error of the app)
+    UnsupportedByServerWarning (UserWarning)    sent, but the server's declared spec version predates it
 
 Each also subclasses the builtin that code written for Starlette already catches.
 """
@@ -23,7 +25,9 @@ __all__ = [
     "FrameTypeError",
     "InvalidJSONError",
     "ServerProtocolError",
+    "UnexpectedMessageError",
     "UnsupportedByServerError",
+    "UnsupportedByServerWarning",
     "WebSocketDisconnect",
     "WebSocketError",
     "WebSocketStateError",
@@ -91,6 +95,23 @@ class FrameTypeError(WebSocketTypeError):
         return f"Expected a {self.expected} frame, but got a {self.got} frame"
 
 
+class UnexpectedMessageError(WebSocketTypeError):
+    """Raised by a receive method when the next message is of another type than the one it reads.
+
+    For example ``receive_text()`` when the server delivers a ``websocket.pong``:
+    the message was consumed (its state change applied); ``receive_raw()`` returns
+    every type as it comes.
+    """
+
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(expected, got)
+        self.expected = expected
+        self.got = got
+
+    def __str__(self) -> str:
+        return f"Received {self.got} while waiting for {self.expected}"
+
+
 class WebSocketValueError(WebSocketError, ValueError):
     """Raised when a value is one the protocol forbids, such as close code 1006."""
 
@@ -105,6 +126,17 @@ class UnsupportedByServerError(WebSocketError, RuntimeError):
     Either its ``scope["asgi"]["spec_version"]`` predates a key whose meaning
     would be lost, or it does not offer an extension such as
     ``websocket.http.response``.
+    """
+
+
+class UnsupportedByServerWarning(UserWarning):
+    """Warned when the app sends a key the server's declared spec version predates.
+
+    The key is sent anyway: ASGI says unknown keys must not cause an error, so a
+    server that does not know it ignores it, and one that declares too old a
+    version (many do) still carries it. Turn it into an error in tests with
+    ``-W error::fastware.UnsupportedByServerWarning``. A scope without
+    ``spec_version`` makes no claim, and nothing is warned.
     """
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
 from json.encoder import encode_basestring as _encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Literal
@@ -19,11 +19,10 @@ from typing import Any, Literal
 from fastware import _validation
 from fastware._generated import checks as _checks
 from fastware._generated.methods import WebSocketMethods
-from fastware._state import DATA_RECEIVE_STATES, HINTS, TRANSITIONS, State
+from fastware._state import DATA_RECEIVE_STATES, HANDSHAKE_REPLIES, HINTS, LAST_PARTS, NO_OPS, TRANSITIONS, State
 from fastware.errors import (
     InvalidJSONError,
     ServerProtocolError,
-    UnsupportedByServerError,
     WebSocketDisconnect,
     WebSocketStateError,
     WebSocketTypeError,
@@ -62,13 +61,17 @@ def _json_dumps(data: Any) -> str | bytes:
 
 _json_loads: Callable[[str | bytes], Any] = json.loads
 
-# Messages that answer websocket.connect; sending one first receives the connect.
-_HANDSHAKE_REPLIES = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
 
+def _parse_spec_version(scope: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """scope["asgi"]["spec_version"] as an int tuple; None when the server makes no claim.
 
-def _parse_spec_version(scope: Mapping[str, Any]) -> tuple[int, ...]:
-    """scope["asgi"]["spec_version"] as an int tuple; ASGI says "2.0" when it is missing."""
-    text = (scope.get("asgi") or {}).get("spec_version") or "2.0"
+    ASGI reads a missing version as "2.0", but the servers that leave it out (daphne,
+    Starlette's TestClient) are not 2.0 servers: fastware treats it as unknown, sends
+    what the app asks for and warns for nothing.
+    """
+    text = (scope.get("asgi") or {}).get("spec_version")
+    if text is None:
+        return None
     try:
         return tuple(int(part) for part in text.split("."))
     except (AttributeError, ValueError):
@@ -165,8 +168,8 @@ class WebSocket(WebSocketMethods):
         return (self._scope.get("query_string") or b"").decode("latin-1")
 
     @property
-    def spec_version(self) -> tuple[int, ...]:
-        """The server's ASGI spec version, from the scope (2.0 when it does not say)."""
+    def spec_version(self) -> tuple[int, ...] | None:
+        """The server's declared ASGI spec version, from the scope; None when it declares none."""
         return self._spec_version
 
     @property
@@ -193,12 +196,12 @@ class WebSocket(WebSocketMethods):
 
     async def _send_message(self, message: dict[str, Any]) -> None:
         msg_type = message["type"]
-        if self._state is State.CONNECTING and msg_type in _HANDSHAKE_REPLIES:
+        if self._state is State.CONNECTING and msg_type in HANDSHAKE_REPLIES:
             # As in Starlette: replying to the handshake first reads websocket.connect.
             self._apply_received(await self._receive())
         state = self._state
-        if msg_type == "websocket.close" and state in (State.CLOSED, State.DISCONNECTED):
-            return  # close() is idempotent: the connection is already closing or gone.
+        if (state, msg_type) in NO_OPS:
+            return  # e.g. close() is idempotent: the connection is already closing or gone.
         next_state = TRANSITIONS.get((state, msg_type))
         if next_state is None:
             raise WebSocketStateError(f"send {msg_type!r}", state.name, HINTS[state])
@@ -208,8 +211,8 @@ class WebSocket(WebSocketMethods):
             raise self._connection_lost() from None
         if msg_type == "websocket.accept":
             self._subprotocol = message.get("subprotocol")
-        elif msg_type == "websocket.http.response.body" and not message.get("more_body"):
-            next_state = State.CLOSED
+        elif msg_type in LAST_PARTS and not message.get(LAST_PARTS[msg_type][0]):
+            next_state = LAST_PARTS[msg_type][1]  # e.g. the last body part ends a denial response
         self._set_state(next_state)
 
     def _connection_lost(self) -> WebSocketDisconnect:
@@ -271,25 +274,6 @@ class WebSocket(WebSocketMethods):
     async def _receive_data(self, *, timeout: float | None = None) -> Message:
         """Receive the next data message (websocket.receive) as a dict; raise WebSocketDisconnect on a disconnect."""
         return await self._receive_message(timeout)
-
-    # Denial response ------------------------------------------------------
-
-    async def send_denial_response(
-        self, status: int, *, headers: Iterable[tuple[bytes, bytes]] = (), body: bytes = b""
-    ) -> None:
-        """Reject the handshake with an HTTP response (the ASGI Websocket Denial Response extension).
-
-        Raises UnsupportedByServerError when the server does not offer the
-        extension; close() before accept() is the fallback (the server answers 403).
-        """
-        if "websocket.http.response" not in (self._scope.get("extensions") or {}):
-            raise UnsupportedByServerError(
-                "This server does not offer the websocket.http.response extension; "
-                "call close() before accept() to reject with HTTP 403 instead"
-            )
-        body = _checks.websocket_http_response_body_body(body)  # checked before anything is sent
-        await self._send_http_response_start(status, headers=headers)
-        await self._send_http_response_body(body)
 
     # JSON -----------------------------------------------------------------
 

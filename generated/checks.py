@@ -14,7 +14,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from fastware.errors import FrameTypeError, ServerProtocolError, WebSocketTypeError, WebSocketValueError
+from fastware.errors import (
+    FrameTypeError,
+    ServerProtocolError,
+    UnexpectedMessageError,
+    WebSocketTypeError,
+    WebSocketValueError,
+)
 
 # websocket.accept 'headers': what a header name must match.
 WEBSOCKET_ACCEPT_HEADERS_NAME = re.compile(rb"^[!#$%&'*+.^_`|~0-9a-z-]+$")
@@ -32,6 +38,13 @@ WEBSOCKET_HTTP_RESPONSE_START_HEADERS_NAME = re.compile(rb"^[!#$%&'*+.^_`|~0-9a-
 
 def _type_name(value: Any) -> str:
     return type(value).__name__
+
+
+def describe_message(message: Any) -> str:
+    """A received message's type, for an error that names what arrived instead."""
+    if not isinstance(message, Mapping):
+        return f"a {_type_name(message)}"
+    return str(message.get("type"))
 
 
 def _headers(
@@ -81,8 +94,8 @@ def websocket_send_bytes(value: Any) -> bytes:
     """Check websocket.send 'bytes'."""
     if value.__class__ is not bytes:
         if isinstance(value, (bytearray, memoryview)):
-            return bytes(value)
-        if not isinstance(value, bytes):
+            value = bytes(value)
+        elif not isinstance(value, bytes):
             raise WebSocketTypeError(f"websocket.send 'bytes' must be bytes, not {_type_name(value)}")
     return value
 
@@ -147,8 +160,8 @@ def websocket_http_response_body_body(value: Any) -> bytes:
     """Check websocket.http.response.body 'body'."""
     if value.__class__ is not bytes:
         if isinstance(value, (bytearray, memoryview)):
-            return bytes(value)
-        if not isinstance(value, bytes):
+            value = bytes(value)
+        elif not isinstance(value, bytes):
             raise WebSocketTypeError(f"websocket.http.response.body 'body' must be bytes, not {_type_name(value)}")
     return value
 
@@ -176,6 +189,8 @@ def websocket_send_exactly_one(values: Mapping[str, Any]) -> None:
 
 def read_receive_text(message: Mapping[str, Any]) -> str:
     """Read 'text' of a websocket.receive message for receive_text()."""
+    if message.get("type") != "websocket.receive":
+        raise UnexpectedMessageError("a text message", describe_message(message))
     value = message.get("text")
     other = message.get("bytes")
     if value is None:
@@ -191,6 +206,8 @@ def read_receive_text(message: Mapping[str, Any]) -> str:
 
 def read_receive_bytes(message: Mapping[str, Any]) -> bytes:
     """Read 'bytes' of a websocket.receive message for receive_bytes()."""
+    if message.get("type") != "websocket.receive":
+        raise UnexpectedMessageError("a binary message", describe_message(message))
     value = message.get("bytes")
     other = message.get("text")
     if value is None:
