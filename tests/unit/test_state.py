@@ -4,6 +4,7 @@ table says or is refused with a named error and leaves the state as it was."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,3 +118,24 @@ def test_every_state_is_reachable_and_has_a_hint() -> None:
     reachable = {State.CONNECTING} | set(TRANSITIONS.values())
     assert reachable == set(State)
     assert set(HINTS) == set(State)
+
+
+def test_state_members_refuse_attributes() -> None:
+    # The members are shared by every connection: a per-connection value set on one would leak to all.
+    with pytest.raises(AttributeError, match="shared by every connection"):
+        State.CONNECTED.user = "ann"  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        del State.CONNECTED.name
+    assert not hasattr(State.CONNECTED, "user")
+    assert State("CONNECTED") is State.CONNECTED
+
+
+def test_the_machine_is_the_schemas() -> None:
+    # fastware._state holds no table of its own: every one is the generated module's object.
+    from fastware import _state
+    from fastware._generated import states
+
+    for name in _state.__all__:
+        assert getattr(_state, name) is getattr(states, name)
+    source = Path(_state.__file__).read_text(encoding="utf-8")
+    assert "websocket." not in source.split('"""', 2)[2]  # no message type written by hand

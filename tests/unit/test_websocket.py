@@ -14,6 +14,7 @@ from fastware import (
     ServerProtocolError,
     State,
     UnsupportedByServerError,
+    UnsupportedByServerWarning,
     WebSocket,
     WebSocketDisconnect,
     WebSocketError,
@@ -93,8 +94,8 @@ def test_wrong_scope_type_is_refused() -> None:
         WebSocket({"type": "http"}, FakeServer().receive, FakeServer().send)
 
 
-def test_spec_version_defaults_to_2_0() -> None:
-    assert make(asgi={"version": "3.0"})[0].spec_version == (2, 0)
+def test_spec_version_is_none_when_the_server_declares_none() -> None:
+    assert make(asgi={"version": "3.0"})[0].spec_version is None
     assert make(asgi={"version": "3.0", "spec_version": "2.4"})[0].spec_version == (2, 4)
 
 
@@ -167,11 +168,11 @@ async def test_accept_bad_headers_send_nothing(headers: Any, error: type[Excepti
     assert ws.state is State.CONNECTING
 
 
-async def test_accept_headers_refused_by_a_2_0_server() -> None:
-    ws, server = make(CONNECT, asgi={"version": "3.0"})
-    with pytest.raises(UnsupportedByServerError, match=r"'headers' needs ASGI spec 2.1; this server speaks 2.0"):
+async def test_accept_headers_sent_with_a_warning_to_a_2_0_server() -> None:
+    ws, server = make(CONNECT, asgi={"version": "3.0", "spec_version": "2.0"})
+    with pytest.warns(UnsupportedByServerWarning, match=r"'headers' needs ASGI spec 2.1; this server declares 2.0"):
         await ws.accept(headers=[(b"x-a", b"1")])
-    assert server.sent == []
+    assert server.sent == [{"type": "websocket.accept", "headers": [(b"x-a", b"1")]}]
 
 
 async def test_accept_twice_is_a_state_error() -> None:
@@ -305,10 +306,11 @@ async def test_close_with_reason() -> None:
     assert server.sent == [{"type": "websocket.close", "code": 4001, "reason": "bye \u00e9"}]
 
 
-async def test_close_reason_dropped_for_a_2_2_server() -> None:
+async def test_close_reason_sent_with_a_warning_to_a_2_2_server() -> None:
     ws, server = await accepted(asgi={"version": "3.0", "spec_version": "2.2"})
-    await ws.close(4001, reason="bye")
-    assert server.sent == [{"type": "websocket.close", "code": 4001}]
+    with pytest.warns(UnsupportedByServerWarning, match=r"websocket.close 'reason' needs ASGI spec 2.3"):
+        await ws.close(4001, reason="bye")
+    assert server.sent == [{"type": "websocket.close", "code": 4001, "reason": "bye"}]
 
 
 async def test_close_twice_sends_one_close() -> None:
@@ -508,7 +510,7 @@ async def test_denial_response() -> None:
 
 async def test_denial_response_without_extension() -> None:
     ws, server = make(CONNECT, extensions={})
-    with pytest.raises(UnsupportedByServerError, match="call close\\(\\) before accept\\(\\)"):
+    with pytest.raises(UnsupportedByServerError, match="needs the 'websocket.http.response' extension"):
         await ws.send_denial_response(403)
     assert server.sent == []
 
