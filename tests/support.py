@@ -20,6 +20,8 @@ from typing import Any
 import jsonschema
 from jsonschema import validators
 
+from fastware._generated import metadata
+
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "schema" / "asgi-websocket.schema.json").read_text())
 
@@ -107,10 +109,45 @@ class FakeServer:
         return [m["type"] for m in self.sent]
 
 
+# Test oracles from the generated metadata, never copied from the schema: a constraint change needs no test edit.
+SPEC_VERSION: str = metadata.SPEC_VERSION
+#: Message type -> the schema's example of it (an ASGI dict), for the types that give one.
+EXAMPLES: dict[str, dict[str, Any]] = {t: m["example"] for t, m in metadata.MESSAGES.items() if m["example"]}
+
+
+def limits(msg_type: str, key: str) -> dict[str, Any]:
+    """The schema's limits on a key: max_length, utf8_max_bytes, min_value, ranges..."""
+    return dict(metadata.MESSAGES[msg_type]["keys"][key]["limits"])
+
+
+#: The close codes an app may send, as half-open ranges, and the reason's UTF-8 byte limit.
+CLOSE_CODE_RANGES: tuple[tuple[int, int], ...] = tuple(limits("websocket.close", "code")["ranges"])
+CLOSE_REASON_MAX: int = limits("websocket.close", "reason")["utf8_max_bytes"]
+
+
+def close_code_allowed(code: int) -> bool:
+    return any(lo <= code < hi for lo, hi in CLOSE_CODE_RANGES)
+
+
+#: Every edge of the allowed close codes and its neighbours: where a changed range shows first.
+CLOSE_CODE_EDGES: tuple[int, ...] = tuple(
+    sorted({edge + d for lo, hi in CLOSE_CODE_RANGES for edge in (lo, hi - 1) for d in (-1, 0, 1)} | {-1, 0})
+)
+#: Codes at the edges that an endpoint may not send.
+REFUSED_CLOSE_CODES: tuple[int, ...] = tuple(code for code in CLOSE_CODE_EDGES if not close_code_allowed(code))
+#: A refused code between the least and the most allowed: only the generated check (not minimum/maximum) refuses it.
+CLOSE_CODE_HOLE: int = next(c for c in REFUSED_CLOSE_CODES if CLOSE_CODE_RANGES[0][0] < c < CLOSE_CODE_RANGES[-1][1])
+
+
+def utf8_text(size: int) -> str:
+    """A string of exactly ``size`` UTF-8 bytes, mostly two-byte characters (so characters != bytes)."""
+    return "\u00e9" * (size // 2) + "x" * (size % 2)
+
+
 def make_scope(**overrides: Any) -> dict[str, Any]:
     scope: dict[str, Any] = {
         "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "asgi": {"version": "3.0", "spec_version": SPEC_VERSION},
         "http_version": "1.1",
         "scheme": "ws",
         "path": "/ws",

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from support import FakeServer, make_scope
+from support import CLOSE_REASON_MAX, REFUSED_CLOSE_CODES, FakeServer, make_scope, utf8_text
 
 from fastware import (
     FrameTypeError,
@@ -335,7 +335,7 @@ async def test_close_after_disconnect_is_a_no_op() -> None:
     assert server.sent == []
 
 
-@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, -1])
+@pytest.mark.parametrize("code", REFUSED_CLOSE_CODES)
 async def test_close_code_an_endpoint_may_not_send(code: int) -> None:
     ws, server = await accepted()
     with pytest.raises(WebSocketValueError, match=f"'code' may not be {code}"):
@@ -352,12 +352,16 @@ async def test_close_code_wrong_type(code: Any) -> None:
     assert server.sent == []
 
 
-async def test_close_reason_over_123_utf8_bytes() -> None:
+async def test_close_reason_over_the_utf8_byte_limit() -> None:
     ws, server = await accepted()
-    with pytest.raises(WebSocketValueError, match="is 124 bytes as UTF-8; at most 123"):
-        await ws.close(reason="\u00e9" * 62)  # 62 characters, 124 bytes
-    await ws.close(reason="\u00e9" * 61 + "x")  # 123 bytes: allowed
-    assert server.sent == [{"type": "websocket.close", "code": 1000, "reason": "\u00e9" * 61 + "x"}]
+    over, fits = utf8_text(CLOSE_REASON_MAX + 1), utf8_text(CLOSE_REASON_MAX)
+    assert len(over) <= CLOSE_REASON_MAX  # fewer characters than the limit: bytes are counted
+    with pytest.raises(
+        WebSocketValueError, match=f"is {CLOSE_REASON_MAX + 1} bytes as UTF-8; at most {CLOSE_REASON_MAX}"
+    ):
+        await ws.close(reason=over)
+    await ws.close(reason=fits)
+    assert server.sent == [{"type": "websocket.close", "code": 1000, "reason": fits}]
 
 
 async def test_close_reason_lone_surrogate() -> None:
