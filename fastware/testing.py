@@ -221,6 +221,18 @@ class Client:
         else:
             raise WebSocketValueError(f'send_json() mode must be "text" or "binary", not {mode!r}')
 
+    async def send_raw(self, message: Mapping[str, Any]) -> None:
+        """Give the app any message a server may send it, such as one a newer spec version added.
+
+        Its type must be one the schema says the app receives; the client does
+        not check its keys, so a test can also act out a server that breaks them.
+        """
+        msg_type = message.get("type")
+        if _metadata.MESSAGES.get(msg_type, {}).get("direction") != "receive":
+            receives = ", ".join(t for t, m in _metadata.MESSAGES.items() if m["direction"] == "receive")
+            raise WebSocketValueError(f"send_raw() needs a message the app receives ({receives}), not {msg_type!r}")
+        self._send(dict(message))
+
     def _send(self, message: dict[str, Any]) -> None:
         if self.close_code is not None:
             raise WebSocketDisconnect(self.close_code, self.close_reason)

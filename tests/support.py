@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from jsonschema import validators
 
 from fastware._generated import metadata
@@ -27,6 +28,13 @@ SCHEMA = json.loads((ROOT / "schema" / "asgi-websocket.schema.json").read_text()
 
 # One unit for every wait in the tests; raise it on a slow machine.
 TIMEOUT = float(os.environ.get("FASTWARE_TEST_TIMEOUT", "10"))
+# The spec-change drill runs the server-free suite six times, so it scales hypothesis's examples down.
+EXAMPLES_SCALE = float(os.environ.get("FASTWARE_TEST_EXAMPLES_SCALE", "1"))
+
+
+def examples(count: int) -> int:
+    """Hypothesis's max_examples for a property test: ``count``, scaled by FASTWARE_TEST_EXAMPLES_SCALE."""
+    return max(10, round(count * EXAMPLES_SCALE))
 
 
 class _Bytes(str):
@@ -115,10 +123,34 @@ SPEC_VERSION: str = metadata.SPEC_VERSION
 EXAMPLES: dict[str, dict[str, Any]] = {t: m["example"] for t, m in metadata.MESSAGES.items() if m["example"]}
 
 
+def needs(*msg_types: str) -> pytest.MarkDecorator:
+    """Skip a test of messages the schema no longer defines (a spec change removed them), naming them."""
+    missing = [t for t in msg_types if t not in metadata.MESSAGES]
+    return pytest.mark.skipif(bool(missing), reason=f"the schema has no {', '.join(missing)}")
+
+
+#: The tests of the Websocket Denial Response extension, which a spec change may remove.
+DENIAL = needs("websocket.http.response.start", "websocket.http.response.body")
+
+
 def limits(msg_type: str, key: str) -> dict[str, Any]:
     """The schema's limits on a key: max_length, utf8_max_bytes, min_value, ranges..."""
     return dict(metadata.MESSAGES[msg_type]["keys"][key]["limits"])
 
+
+def since(msg_type: str, key: str) -> str:
+    """The spec version that added a key."""
+    return str(metadata.MESSAGES[msg_type]["keys"][key]["since"])
+
+
+def version_before(version: str) -> str:
+    """The spec version just before ``version`` ("2.3" -> "2.2")."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    return f"{major}.{minor - 1}"
+
+
+REASON_SINCE = since("websocket.close", "reason")
+ACCEPT_HEADERS_SINCE = since("websocket.accept", "headers")
 
 #: The close codes an app may send, as half-open ranges, and the reason's UTF-8 byte limit.
 CLOSE_CODE_RANGES: tuple[tuple[int, int], ...] = tuple(limits("websocket.close", "code")["ranges"])

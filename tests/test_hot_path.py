@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import FakeServer, make_scope
+from support import FakeServer, examples, make_scope
 
 from fastware import WebSocket, WebSocketTypeError, WebSocketValueError
 from fastware import websocket as websocket_module
@@ -43,7 +43,7 @@ def _circular() -> list[Any]:
     return loop
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(json_values)
 def test_the_encoder_gives_the_reference_text(value: Any) -> None:
     assert websocket_module._json_dumps(value) == REFERENCE.encode(value)

@@ -15,6 +15,7 @@ from support import (
     FakeServer,
     assert_valid,
     close_code_allowed,
+    examples,
     make_scope,
     utf8_text,
 )
@@ -23,7 +24,7 @@ from fastware import WebSocket, WebSocketDisconnect, WebSocketError, WebSocketVa
 from fastware._generated.checks import WEBSOCKET_CLOSE_CODE_VALUES
 
 CONNECT = {"type": "websocket.connect"}
-SETTINGS = settings(max_examples=150, deadline=None)
+SETTINGS = settings(max_examples=examples(150), deadline=None)
 
 json_values = st.recursive(
     st.none()

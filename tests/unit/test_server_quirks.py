@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
-from support import FakeServer, make_scope
+from support import DENIAL, REASON_SINCE, SPEC_VERSION, FakeServer, make_scope, version_before
 
 from fastware import WebSocket, WebSocketDisconnect
 from fastware.errors import FrameTypeError, UnsupportedByServerError, UnsupportedByServerWarning, WebSocketStateError
@@ -205,6 +205,7 @@ async def test_daphne_close_reason_sent_without_a_warning() -> None:
     assert server.sent[-1] == {"type": "websocket.close", "code": 4001, "reason": "bye"}
 
 
+@DENIAL
 async def test_daphne_denial_response_unsupported() -> None:
     server = FakeServer(CONNECT)
     ws = WebSocket(daphne_scope(), server.receive, server.send)
@@ -215,9 +216,11 @@ async def test_daphne_denial_response_unsupported() -> None:
     assert server.types() == ["websocket.close"]
 
 
-@pytest.mark.parametrize(("spec_version", "warned"), [("2.3", False), ("2.4", False), ("2.2", True)])
+@pytest.mark.parametrize(
+    ("spec_version", "warned"), [(REASON_SINCE, False), (SPEC_VERSION, False), (version_before(REASON_SINCE), True)]
+)
 async def test_close_reason_by_spec_version(spec_version: str, warned: bool) -> None:
-    # hypercorn reports 2.3, uvicorn 2.4: both carry the reason. Older: sent anyway, with a warning.
+    # hypercorn reports 2.3, uvicorn 2.4: both carry the reason (since 2.3). Older: sent anyway, with a warning.
     server = FakeServer(CONNECT)
     ws = WebSocket(make_scope(asgi={"version": "3.0", "spec_version": spec_version}), server.receive, server.send)
     await ws.accept()

@@ -5,33 +5,49 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support import FakeServer, make_scope
+from support import EXAMPLES, FakeServer, make_scope
 
-from fastware import ServerProtocolError, State, WebSocket, WebSocketDisconnect, WebSocketStateError
-from fastware._state import TRANSITIONS
+from fastware import ServerProtocolError, State, WebSocket, WebSocketDisconnect, WebSocketStateError, messages
+from fastware._generated.metadata import MESSAGES
+from fastware._state import FINAL, HANDSHAKE_REPLIES, INITIAL, LAST_PARTS, NO_OPS, TRANSITIONS
 
-CONNECT = {"type": "websocket.connect"}
+# What a test does to send or receive each message: the schema's example of it, so a new message needs no edit.
+SENDS: dict[str, Callable[[WebSocket], Awaitable[None]]] = {
+    msg_type: (lambda ws, msg_type=msg_type: ws.send_message(messages.parse(EXAMPLES[msg_type])))  # type: ignore[misc]
+    for msg_type, facts in MESSAGES.items()
+    if facts["direction"] == "send"
+}
+RECEIVES = {msg_type: EXAMPLES[msg_type] for msg_type, facts in MESSAGES.items() if facts["direction"] == "receive"}
+
+
+def path_to(state: State) -> list[str]:
+    """The shortest list of message types that leads from the initial state to ``state``."""
+    paths: dict[State, list[str]] = {INITIAL: []}
+    frontier = [INITIAL]
+    while frontier:
+        here = frontier.pop(0)
+        for (source, msg_type), target in TRANSITIONS.items():
+            last = LAST_PARTS.get(msg_type)
+            if last is not None:
+                target = last[1]  # the examples send the last part
+            if source is here and target not in paths:
+                paths[target] = [*paths[here], msg_type]
+                frontier.append(target)
+    return paths[state]
 
 
 async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
     """A WebSocket driven through real calls into `state`."""
     server = FakeServer()
-    ws = WebSocket(make_scope(), server.receive, server.send)
-    steps: dict[State, list[Callable[[], Awaitable[Any]]]] = {
-        State.CONNECTING: [],
-        State.HANDSHAKE: [ws.receive_raw],
-        State.CONNECTED: [ws.receive_raw, ws.accept],
-        State.RESPONSE: [ws.receive_raw, lambda: ws._send_http_response_start(403)],
-        State.CLOSED: [ws.receive_raw, ws.accept, ws.close],
-        State.DISCONNECTED: [ws.receive_raw, ws.accept, ws.receive_raw],
-    }
-    server.push(CONNECT)
-    server.push({"type": "websocket.disconnect", "code": 1000})
-    for step in steps[state]:
-        await step()
+    ws = WebSocket(make_scope(subprotocols=["chat"]), server.receive, server.send)
+    for msg_type in path_to(state):
+        if msg_type in RECEIVES:
+            server.push(RECEIVES[msg_type])
+            await ws.receive_raw()
+        else:
+            await SENDS[msg_type](ws)
     assert ws.state is state
     # Leave only what the test itself queues.
     while not server.incoming.empty():
@@ -40,34 +56,20 @@ async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
     return ws, server
 
 
-SENDS: dict[str, Callable[[WebSocket], Awaitable[None]]] = {
-    "websocket.accept": lambda ws: ws.accept(),
-    "websocket.send": lambda ws: ws.send_text("x"),
-    "websocket.close": lambda ws: ws.close(),
-    "websocket.http.response.start": lambda ws: ws._send_http_response_start(403),
-    "websocket.http.response.body": lambda ws: ws._send_http_response_body(b"x", more_body=True),
-}
-RECEIVES = {
-    "websocket.connect": CONNECT,
-    "websocket.receive": {"type": "websocket.receive", "text": "x"},
-    "websocket.disconnect": {"type": "websocket.disconnect", "code": 1000},
-}
-# States in which a handshake reply first reads websocket.connect itself.
-_READS_CONNECT = {"websocket.accept", "websocket.close", "websocket.http.response.start"}
-# close() is idempotent once the connection is closing or gone.
-_NO_OP = {(State.CLOSED, "websocket.close"), (State.DISCONNECTED, "websocket.close")}
-
-
 @pytest.mark.parametrize("msg_type", sorted(SENDS))
 @pytest.mark.parametrize("state", list(State), ids=lambda s: s.name)
 async def test_send_pairs(state: State, msg_type: str) -> None:
     ws, server = await in_state(state)
     effective = state
-    if state is State.CONNECTING and msg_type in _READS_CONNECT:
-        server.push(CONNECT)
-        effective = State.HANDSHAKE
+    if state is INITIAL and msg_type in HANDSHAKE_REPLIES:
+        # A handshake reply sent first reads websocket.connect itself.
+        server.push(RECEIVES["websocket.connect"])
+        effective = TRANSITIONS[(INITIAL, "websocket.connect")]
     expected = TRANSITIONS.get((effective, msg_type))
-    if (state, msg_type) in _NO_OP:
+    last = LAST_PARTS.get(msg_type)
+    if expected is not None and last is not None and not EXAMPLES[msg_type].get(last[0]):
+        expected = last[1]
+    if (state, msg_type) in NO_OPS:
         await SENDS[msg_type](ws)
         assert (ws.state, server.sent) == (state, [])
     elif expected is None:
@@ -81,7 +83,7 @@ async def test_send_pairs(state: State, msg_type: str) -> None:
 
 
 @pytest.mark.parametrize("msg_type", sorted(RECEIVES))
-@pytest.mark.parametrize("state", [s for s in State if s is not State.DISCONNECTED], ids=lambda s: s.name)
+@pytest.mark.parametrize("state", [s for s in State if s is not FINAL], ids=lambda s: s.name)
 async def test_receive_pairs(state: State, msg_type: str) -> None:
     ws, server = await in_state(state)
     server.push(RECEIVES[msg_type])
@@ -96,26 +98,30 @@ async def test_receive_pairs(state: State, msg_type: str) -> None:
 
 
 async def test_nothing_is_received_after_disconnect() -> None:
-    ws, server = await in_state(State.DISCONNECTED)
-    server.push(RECEIVES["websocket.receive"])
+    ws, server = await in_state(FINAL)
+    server.push(next(iter(RECEIVES.values())))
     with pytest.raises(WebSocketDisconnect):
         await ws.receive_raw()
     assert not server.incoming.empty()  # the queued message was never read
 
 
-async def test_final_denial_body_closes() -> None:
-    ws, server = await in_state(State.RESPONSE)
-    await ws._send_http_response_body(b"a", more_body=True)
-    assert ws.state is State.RESPONSE
-    await ws._send_http_response_body(b"b")
-    assert ws.state is State.CLOSED
-    assert [m.get("more_body") for m in server.sent] == [True, False]
+@pytest.mark.parametrize("msg_type", sorted(LAST_PARTS))
+async def test_a_last_part_moves_on(msg_type: str) -> None:
+    key, final_state = LAST_PARTS[msg_type]
+    source = next(s for (s, t), to in TRANSITIONS.items() if t == msg_type and to is s)
+    ws, server = await in_state(source)
+    more = messages.parse({**EXAMPLES[msg_type], key: True})
+    await ws.send_message(more)
+    assert ws.state is source
+    await ws.send_message(messages.parse({**EXAMPLES[msg_type], key: False}))
+    assert ws.state is final_state
+    assert [m.get(key) for m in server.sent] == [True, False]
 
 
 def test_every_state_is_reachable_and_has_a_hint() -> None:
     from fastware._state import HINTS
 
-    reachable = {State.CONNECTING} | set(TRANSITIONS.values())
+    reachable = {INITIAL} | set(TRANSITIONS.values())
     assert reachable == set(State)
     assert set(HINTS) == set(State)
 

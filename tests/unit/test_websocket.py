@@ -6,7 +6,17 @@ import asyncio
 from typing import Any
 
 import pytest
-from support import CLOSE_REASON_MAX, REFUSED_CLOSE_CODES, FakeServer, make_scope, utf8_text
+from support import (
+    ACCEPT_HEADERS_SINCE,
+    CLOSE_REASON_MAX,
+    DENIAL,
+    REASON_SINCE,
+    REFUSED_CLOSE_CODES,
+    FakeServer,
+    make_scope,
+    utf8_text,
+    version_before,
+)
 
 from fastware import (
     FrameTypeError,
@@ -168,9 +178,13 @@ async def test_accept_bad_headers_send_nothing(headers: Any, error: type[Excepti
     assert ws.state is State.CONNECTING
 
 
-async def test_accept_headers_sent_with_a_warning_to_a_2_0_server() -> None:
-    ws, server = make(CONNECT, asgi={"version": "3.0", "spec_version": "2.0"})
-    with pytest.warns(UnsupportedByServerWarning, match=r"'headers' needs ASGI spec 2.1; this server declares 2.0"):
+async def test_accept_headers_sent_with_a_warning_to_an_older_server() -> None:
+    older = version_before(ACCEPT_HEADERS_SINCE)
+    ws, server = make(CONNECT, asgi={"version": "3.0", "spec_version": older})
+    with pytest.warns(
+        UnsupportedByServerWarning,
+        match=rf"'headers' needs ASGI spec {ACCEPT_HEADERS_SINCE}; this server declares {older}",
+    ):
         await ws.accept(headers=[(b"x-a", b"1")])
     assert server.sent == [{"type": "websocket.accept", "headers": [(b"x-a", b"1")]}]
 
@@ -306,9 +320,9 @@ async def test_close_with_reason() -> None:
     assert server.sent == [{"type": "websocket.close", "code": 4001, "reason": "bye \u00e9"}]
 
 
-async def test_close_reason_sent_with_a_warning_to_a_2_2_server() -> None:
-    ws, server = await accepted(asgi={"version": "3.0", "spec_version": "2.2"})
-    with pytest.warns(UnsupportedByServerWarning, match=r"websocket.close 'reason' needs ASGI spec 2.3"):
+async def test_close_reason_sent_with_a_warning_to_an_older_server() -> None:
+    ws, server = await accepted(asgi={"version": "3.0", "spec_version": version_before(REASON_SINCE)})
+    with pytest.warns(UnsupportedByServerWarning, match=rf"websocket.close 'reason' needs ASGI spec {REASON_SINCE}"):
         await ws.close(4001, reason="bye")
     assert server.sent == [{"type": "websocket.close", "code": 4001, "reason": "bye"}]
 
@@ -502,6 +516,7 @@ async def test_timeout_raises_builtin_timeout_error_and_loses_nothing() -> None:
 # denial response ------------------------------------------------------------
 
 
+@DENIAL
 async def test_denial_response() -> None:
     ws, server = make(CONNECT)
     await ws.send_denial_response(401, headers=[(b"www-authenticate", b"Bearer")], body=b"no")
@@ -512,6 +527,7 @@ async def test_denial_response() -> None:
     assert ws.state is State.CLOSED
 
 
+@DENIAL
 async def test_denial_response_without_extension() -> None:
     ws, server = make(CONNECT, extensions={})
     with pytest.raises(UnsupportedByServerError, match="needs the 'websocket.http.response' extension"):
@@ -519,6 +535,7 @@ async def test_denial_response_without_extension() -> None:
     assert server.sent == []
 
 
+@DENIAL
 async def test_denial_response_after_accept_is_a_state_error() -> None:
     ws, server = await accepted()
     with pytest.raises(WebSocketStateError, match="websocket.http.response.start' in state CONNECTED"):
@@ -526,6 +543,7 @@ async def test_denial_response_after_accept_is_a_state_error() -> None:
     assert server.sent == []
 
 
+@DENIAL
 @pytest.mark.parametrize(
     ("status", "error"), [(99, WebSocketValueError), (600, WebSocketValueError), ("403", TypeError)]
 )
