@@ -228,7 +228,7 @@ class Client:
         not check its keys, so a test can also act out a server that breaks them.
         """
         msg_type = message.get("type")
-        if _metadata.MESSAGES.get(msg_type, {}).get("direction") != "receive":
+        if _metadata.MESSAGES.get(str(msg_type), {}).get("direction") != "receive":
             receives = ", ".join(t for t, m in _metadata.MESSAGES.items() if m["direction"] == "receive")
             raise WebSocketValueError(f"send_raw() needs a message the app receives ({receives}), not {msg_type!r}")
         self._send(dict(message))

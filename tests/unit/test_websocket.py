@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -581,3 +583,36 @@ def test_websocket_disconnect_public_api() -> None:
 def test_errors_share_a_base_and_a_builtin(error: type[Exception], builtin: type[Exception]) -> None:
     assert issubclass(error, WebSocketError)
     assert issubclass(error, builtin)
+
+
+def test_the_warning_becomes_an_error_under_pytest_w(tmp_path: Any) -> None:
+    # The spelling the docs give: pytest -W error::fastware.UnsupportedByServerWarning.
+    (tmp_path / "test_old_server.py").write_text(
+        "import asyncio\n"
+        "from fastware import WebSocket\n"
+        "def test_headers():\n"
+        "    async def receive(): return {'type': 'websocket.connect'}\n"
+        "    async def send(m): pass\n"
+        "    scope = {'type': 'websocket', 'asgi': {'spec_version': '2.0'}, 'path': '/', 'headers': []}\n"
+        "    asyncio.run(WebSocket(scope, receive, send).accept(headers=[(b'x-a', b'1')]))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error::fastware.UnsupportedByServerWarning",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout
+    assert "UnsupportedByServerWarning: websocket.accept 'headers' needs ASGI spec" in done.stdout
