@@ -121,11 +121,11 @@ class InvalidJSONError(WebSocketValueError):
 
 
 class UnsupportedByServerError(WebSocketError, RuntimeError):
-    """Raised when the server cannot carry what was asked.
+    """Raised, before anything is sent, when the server cannot carry what was asked.
 
-    Either its ``scope["asgi"]["spec_version"]`` predates a key whose meaning
-    would be lost, or it does not offer an extension such as
-    ``websocket.http.response``.
+    Either its declared ``scope["asgi"]["spec_version"]`` predates a message (a
+    server rejects an unknown message type) or a key the schema marks ``error``,
+    or it does not offer an extension such as ``websocket.http.response``.
     """
 
 
