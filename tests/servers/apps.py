@@ -172,7 +172,7 @@ async def scope_info(ws: WebSocket, record: Record) -> None:
     await ws.accept()
     await ws.send_json(
         {
-            "spec_version": ".".join(map(str, ws.spec_version)),
+            "spec_version": None if ws.spec_version is None else ".".join(map(str, ws.spec_version)),
             "extensions": sorted(ws.scope.get("extensions") or {}),
             "query_string": ws.query_string,
         }
