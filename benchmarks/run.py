@@ -1,8 +1,9 @@
-"""Run every benchmark and write docs/performance.md and docs/performance.svg.
+"""Run every benchmark and write docs/performance.md, its chart (.svg) and its raw data (.json).
 
     .venv/bin/python benchmarks/run.py            # full run, a few minutes on 2 cores
     .venv/bin/python benchmarks/run.py --quick    # tiny counts, to prove it runs
-    .venv/bin/python benchmarks/run.py --out DIR  # write the page and chart elsewhere
+    .venv/bin/python benchmarks/run.py --out DIR  # write the page, chart and data elsewhere
+    .venv/bin/python benchmarks/run.py --from-json docs/performance.json  # page and chart again, no run
 
 The targets of issue 6 are checked against the medians and reported as
 held or missed; the exit status is 0 either way (a benchmark is not a test).
@@ -251,27 +252,34 @@ in-memory queue standing in for the server's side). `sys.getsizeof` of a fastwar
 
 ## Raw results
 
-<details><summary>JSON</summary>
-
-```json
-{json.dumps({"in_process": inproc, "end_to_end": e2e, "memory": mem}, indent=1)}
-```
-
-</details>
+Every sample of every round, the medians and the machine, as JSON:
+[performance.json](performance.json). `benchmarks/run.py --from-json docs/performance.json` writes
+this page and its chart again from it, without running anything.
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, to prove the benchmarks run")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where to write performance.md/.svg")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where to write performance.md/.svg/.json")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="PATH",
+        help="write the page and chart from a saved performance.json; run nothing",
+    )
     args = parser.parse_args()
-    info = machine()
-    if args.quick:
+    if args.from_json is not None:
+        data = json.loads(args.from_json.read_text())
+        info, inproc, e2e, mem = data["machine"], data["in_process"], data["end_to_end"], data["memory"]
+        args.quick = data["quick"]
+    elif args.quick:
+        info = machine()
         inproc = inprocess.run(rounds=2, messages=200)
         e2e = end_to_end.run(rounds=1, clients=1, connections=2, messages=20)
         mem = memory.run(count=50)
     else:
+        info = machine()
         print("in-process echo ...", flush=True)
         inproc = inprocess.run()
         print(inprocess.format_table(inproc), flush=True)
@@ -284,9 +292,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "performance.md").write_text(page(info, inproc, e2e, mem, args.quick))
     (args.out / "performance.svg").write_text(chart(inproc))
+    raw = {"machine": info, "quick": args.quick, "in_process": inproc, "end_to_end": e2e, "memory": mem}
+    (args.out / "performance.json").write_text(json.dumps(raw, indent=1) + "\n")
     for target, measured, ok in targets(inproc, e2e, mem):
         print(f"{'held  ' if ok else 'MISSED'}  {target}: {measured}")
-    print(f"wrote {args.out / 'performance.md'} and {args.out / 'performance.svg'}")
+    print(f"wrote performance.md, performance.svg and performance.json in {args.out}")
 
 
 if __name__ == "__main__":

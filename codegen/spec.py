@@ -223,6 +223,8 @@ class State:
     hint: str
     role: str | None = None  # "initial", "open" or "final"
     receives_data: bool = False
+    gone: bool = False  # the client is known gone: a send raises WebSocketDisconnect
+    connection_lost: str = ""  # where a failed send leads; "" for the state itself
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,23 @@ def _states(raw: Any) -> list[State]:
         role = node.get("role")
         if role is not None and role not in ROLES:
             raise SchemaError(f"x-fastware-states/{name}: role must be one of {ROLES}, not {role!r}")
-        states.append(State(name, node.get("description", ""), node["hint"], role, bool(node.get("receives-data"))))
+        states.append(
+            State(
+                name,
+                node.get("description", ""),
+                node["hint"],
+                role,
+                bool(node.get("receives-data")),
+                bool(node.get("gone")),
+                node.get("connection-lost", ""),
+            )
+        )
+    names = [s.name for s in states]
+    for state in states:
+        if state.connection_lost and state.connection_lost not in names:
+            raise SchemaError(
+                f"x-fastware-states/{state.name}: connection-lost names unknown state {state.connection_lost!r}"
+            )
     for role in ROLES:
         holders = [s.name for s in states if s.role == role]
         if len(holders) != 1:
@@ -375,6 +393,7 @@ def _check_machine(spec: Spec) -> None:
     initial = spec.role("initial").name
     edges = [(s, to) for m in spec.messages for s, to in m.transitions]
     edges += [(s, m.last_part[1]) for m in spec.messages if m.last_part is not None for s, _ in m.transitions]
+    edges += [(s.name, s.connection_lost) for s in spec.states if s.connection_lost]
     reached, frontier = {initial}, [initial]
     while frontier:
         here = frontier.pop()
@@ -382,6 +401,18 @@ def _check_machine(spec: Spec) -> None:
             if s == here and to not in reached:
                 reached.add(to)
                 frontier.append(to)
+    # No state is ever entered again once left: the machine is acyclic apart from staying put.
+    forward = {(a, b) for a, b in edges if a != b}
+    for state in spec.states:
+        seen: set[str] = set()
+        todo = [b for a, b in forward if a == state.name]
+        while todo:
+            here = todo.pop()
+            if here == state.name:
+                raise SchemaError(f"x-fastware-states: {state.name} can be entered again after it is left")
+            if here not in seen:
+                seen.add(here)
+                todo.extend(b for a, b in forward if a == here)
     unreached = [s.name for s in spec.states if s.name not in reached]
     if unreached:
         raise SchemaError(f"x-fastware-states: no message leads to {unreached}; remove them or add transitions")

@@ -19,11 +19,16 @@ from fastware.errors import (
     WebSocketTypeError,
     WebSocketValueError,
 )
+from fastware.types import Message, Receive, Scope, Send
 from fastware.websocket import WebSocket
 
 __all__ = [
     "FrameTypeError",
     "InvalidJSONError",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
     "ServerProtocolError",
     "State",
     "UnexpectedMessageError",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio.coroutines
 import collections.abc
+import importlib
 import inspect
 import os
 from collections.abc import Callable
@@ -23,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 _speedups: Any = None
 if not os.environ.get("FASTWARE_NO_SPEEDUPS"):
     try:
-        from fastware import _speedups
+        # import_module: the extension has no stub, and `from fastware import _speedups` would redefine the name.
+        _speedups = importlib.import_module("fastware._speedups")
     except ImportError:  # not compiled here: the Python methods are used as they are
         _speedups = None
 

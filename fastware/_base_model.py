@@ -18,7 +18,7 @@ from fastware._generated.checks import MESSAGE_CHECKS
 class ASGIModel(BaseModel):
     """A validated ASGI message or scope; unknown keys are kept, as the spec requires."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="allow", populate_by_name=True)
 
     # ASGI key -> attribute name, per class (the `bytes` key is the `bytes_` attribute).
     _asgi_keys: ClassVar[tuple[tuple[str, str], ...]] = ()

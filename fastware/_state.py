@@ -12,8 +12,10 @@ connection, so they refuse attribute assignment.
 from __future__ import annotations
 
 from fastware._generated.states import (
+    CONNECTION_LOST,
     DATA_RECEIVE_STATES,
     FINAL,
+    GONE_STATES,
     HANDSHAKE_REPLIES,
     HINTS,
     IN_DATA_RECEIVE,
@@ -27,8 +29,10 @@ from fastware._generated.states import (
 )
 
 __all__ = [
+    "CONNECTION_LOST",
     "DATA_RECEIVE_STATES",
     "FINAL",
+    "GONE_STATES",
     "HANDSHAKE_REPLIES",
     "HINTS",
     "IN_DATA_RECEIVE",

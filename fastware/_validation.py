@@ -28,6 +28,7 @@ from fastware.errors import ServerProtocolError, WebSocketError, WebSocketTypeEr
 
 if TYPE_CHECKING:
     from fastware._base_model import ASGIModel
+    from fastware._generated.unions import ReceiveMessage
 
 Message = Mapping[str, Any]
 Check = Callable[[Message], None]
@@ -49,8 +50,8 @@ def _strict_scalars(schema: Any) -> Any:
     return out
 
 
-def _fields_schema(model: type[ASGIModel]) -> dict[str, Any]:
-    schema = model.__pydantic_core_schema__
+def _fields_schema(model: type[ASGIModel]) -> Mapping[str, Any]:
+    schema: Mapping[str, Any] = model.__pydantic_core_schema__
     while schema["type"] != "model-fields":
         schema = schema["schema"]
     return schema
@@ -220,10 +221,11 @@ def parse(message: Mapping[str, Any], union: str = "Message") -> Any:
     return _model_validator(union).validate_python(message)
 
 
-def parse_incoming(message: Message) -> Any:
+def parse_incoming(message: Message) -> ReceiveMessage:
     """The model of a message the server gave; ServerProtocolError names the type and the key."""
     try:
-        return parse(message, "ReceiveMessage")
+        model: ReceiveMessage = parse(message, "ReceiveMessage")
+        return model
     except ValidationError as exc:
         msg_type = message.get("type") if isinstance(message, Mapping) else None
         if msg_type in _dict_validators("ReceiveMessage"):
@@ -242,6 +244,6 @@ def outgoing_values(message: Any) -> dict[str, Any]:
     if extra:
         # The generated methods carry only the schema's keys; an unknown one would be dropped silently.
         raise WebSocketValueError(
-            f"send_message(): {message.type} has no key {sorted(extra)[0]!r}; only the schema's keys can be sent"  # type: ignore[attr-defined]
+            f"send_message(): {message.type} has no key {sorted(extra)[0]!r}; only the schema's keys can be sent"
         )
     return {key: getattr(message, name) for key, name in message._asgi_keys}

@@ -47,7 +47,7 @@ class WebSocketDisconnect(Exception):
     def __init__(self, code: int = 1000, reason: str | None = None) -> None:
         super().__init__(code, reason)
         self.code = code
-        self.reason = reason or ""
+        self.reason: str = reason or ""
 
     def __str__(self) -> str:
         if self.reason:
@@ -66,7 +66,8 @@ class WebSocketStateError(WebSocketError, RuntimeError):
     """Raised when a call is not allowed in the connection's current state.
 
     For example: sending or receiving before ``accept()``, ``accept()`` twice,
-    sending after ``close()`` or after the client disconnected.
+    sending after ``close()``. A send after the client has left raises
+    WebSocketDisconnect instead, as code written for Starlette expects.
     """
 
     def __init__(self, action: str, state: str, hint: str) -> None:

@@ -34,14 +34,16 @@ from typing import Any
 
 from fastware import _validation
 from fastware._base_model import ASGIModel
+from fastware._generated import unions as _unions
 from fastware._generated.unions import *  # noqa: F403 - the generated models and unions are this module's API
-from fastware._generated.unions import Message, WebSocketScope
-from fastware._generated.unions import __all__ as _generated_all
 
-__all__ = ["ASGIModel", *_generated_all, "parse", "parse_scope", "to_asgi"]
+# Both in forms pyright understands: a star import beside a named import of the same names, or
+# a computed __all__, leave type checkers seeing variables instead of types.
+__all__ = ["ASGIModel", "parse", "parse_scope", "to_asgi"]
+__all__ += _unions.__all__
 
 
-def parse(message: Mapping[str, Any]) -> Message:
+def parse(message: Mapping[str, Any]) -> _unions.Message:
     """The model of a raw ASGI message of either direction, chosen by its ``type``.
 
     Raises:
@@ -49,12 +51,14 @@ def parse(message: Mapping[str, Any]) -> Message:
             missing ``type``, a missing key, a value of the wrong type or out of
             range. Each error's location is ``(message type, key)``.
     """
-    return _validation.parse(message)
+    model: _unions.Message = _validation.parse(message)
+    return model
 
 
-def parse_scope(scope: Mapping[str, Any]) -> WebSocketScope:
+def parse_scope(scope: Mapping[str, Any]) -> _unions.WebSocketScope:
     """The model of a WebSocket connection scope; pydantic.ValidationError names the key."""
-    return _validation.parse(scope, "WebSocketScope")
+    model: _unions.WebSocketScope = _validation.parse(scope, "WebSocketScope")
+    return model
 
 
 def to_asgi(message: ASGIModel) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from fastware.websocket import WebSocket
 
 __all__ = ["OriginGuard", "parse_origin"]
 
-logger = logging.getLogger("fastware.origin")
+logger: logging.Logger = logging.getLogger("fastware.origin")
 
 ASGIApp = Callable[[Any, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
@@ -35,6 +35,8 @@ _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#@\s\\]+", re.IGNORECASE)
 
 
 class Origin(NamedTuple):
+    """A parsed origin: scheme and host lowercased, the port filled in from the scheme when missing."""
+
     scheme: str
     host: str
     port: int | None
@@ -104,9 +106,9 @@ class OriginGuard:
         if isinstance(allowed_origins, str):
             raise WebSocketValueError("allowed_origins must be a list of origins, not one string")
         patterns = list(allowed_origins)
-        self.app = app
-        self.allow_any = "*" in patterns
-        self.allow_missing = allow_missing
+        self.app: ASGIApp = app
+        self.allow_any: bool = "*" in patterns
+        self.allow_missing: bool = allow_missing
         self._patterns = [_compile(p) for p in patterns if p != "*"]
 
     async def __call__(self, scope: Mapping[str, Any], receive: Any, send: Any) -> None:

@@ -22,7 +22,7 @@ import asyncio
 import base64
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -37,13 +37,10 @@ from fastware.errors import (
     WebSocketTypeError,
     WebSocketValueError,
 )
+from fastware.types import ASGIApp
 
 __all__ = ["DEFAULT_TIMEOUT", "AppProtocolError", "Client", "ClientDisconnected", "HandshakeRejected", "connect"]
 
-ASGIApp = Callable[
-    [MutableMapping[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
-    Awaitable[None],
-]
 HeadersArg = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 
 #: Seconds any single wait of the client may take before it raises TimeoutError.
@@ -70,9 +67,9 @@ class HandshakeRejected(WebSocketError, RuntimeError):
 
     def __init__(self, status: int, headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b"") -> None:
         super().__init__(status, headers, body)
-        self.status = status
-        self.headers = headers or []
-        self.body = body
+        self.status: int = status
+        self.headers: list[tuple[bytes, bytes]] = headers or []
+        self.body: bytes = body
 
     def __str__(self) -> str:
         text = f"The app rejected the WebSocket handshake with HTTP {self.status}"
@@ -151,6 +148,7 @@ class Client:
         self._disconnect: dict[str, Any] | None = None  # the websocket.disconnect the app got
         self._task: asyncio.Task[None] | None = None
         self._app_done = False
+        self._stopping = False  # the app is being cancelled
         self._app_error_reported = False
         self._response: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
 
@@ -286,14 +284,16 @@ class Client:
         message = await self._receive_data(timeout)
         if message.get("text") is None:
             raise FrameTypeError("text", "binary")
-        return message["text"]
+        text: str = message["text"]
+        return text
 
     async def receive_bytes(self, *, timeout: float | None = None) -> bytes:
         """Receive the next message, which must be a binary frame; raise WebSocketDisconnect if the app closed."""
         message = await self._receive_data(timeout)
         if message.get("bytes") is None:
             raise FrameTypeError("binary", "text")
-        return message["bytes"]
+        data: bytes = message["bytes"]
+        return data
 
     async def receive_json(self, *, mode: Literal["text", "binary"] = "text", timeout: float | None = None) -> Any:
         """Receive a text frame (a binary one with ``mode="binary"``) and decode it as JSON."""
@@ -363,15 +363,28 @@ class Client:
         task = self._task
         if task is None or task.done():
             return
+        # From now on the app's receive() and send() raise CancelledError too: an app that swallows one
+        # cancellation and calls them again still ends.
+        self._stopping = True
         task.cancel()
         await asyncio.wait({task}, timeout=self.timeout)
 
     async def _app_receive(self) -> dict[str, Any]:
+        # Always a real suspension, as a server's receive() is: an app that keeps calling receive()
+        # (after the disconnect, say) cannot starve the test, whose waits then time out as they should.
+        await asyncio.sleep(0)
+        if self._stopping:
+            raise asyncio.CancelledError
         if self._disconnect is not None and self._inbox.empty():
             return dict(self._disconnect)  # a receive after the disconnect gets it again, never hangs
         return await self._inbox.get()
 
     async def _app_send(self, message: dict[str, Any]) -> None:
+        # A suspension on every send, as a server's write does: an app that streams until the client
+        # leaves lets the test run between its messages.
+        await asyncio.sleep(0)
+        if self._stopping:
+            raise asyncio.CancelledError
         msg_type = message.get("type") if isinstance(message, Mapping) else None
         state = self._server_state
         if state is OPEN and self._client_gone:

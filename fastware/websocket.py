@@ -13,13 +13,23 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
-from json.encoder import encode_basestring as _encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring as _encode_basestring
 from typing import Any, Literal
 
 from fastware import _validation
 from fastware._generated import checks as _checks
 from fastware._generated.methods import WebSocketMethods
-from fastware._state import DATA_RECEIVE_STATES, HANDSHAKE_REPLIES, HINTS, LAST_PARTS, NO_OPS, TRANSITIONS, State
+from fastware._state import (
+    CONNECTION_LOST,
+    DATA_RECEIVE_STATES,
+    GONE_STATES,
+    HANDSHAKE_REPLIES,
+    HINTS,
+    LAST_PARTS,
+    NO_OPS,
+    TRANSITIONS,
+    State,
+)
 from fastware.errors import (
     InvalidJSONError,
     ServerProtocolError,
@@ -28,12 +38,14 @@ from fastware.errors import (
     WebSocketTypeError,
     WebSocketValueError,
 )
+from fastware.types import Send
 
 __all__ = ["State", "WebSocket", "WebSocketDisconnect"]
 
+# Internal: what fastware reads from a message. The public aliases are in fastware.types.
 Message = Mapping[str, Any]
+# Wider than fastware.types.Receive: a receive typed with asgiref's TypedDict events returns a Mapping too.
 Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 JSONMode = Literal["text", "binary"]
 
 # The reference: compact, UTF-8 kept, NaN refused, circular references detected.
@@ -89,6 +101,15 @@ class WebSocket(WebSocketMethods):
             generated pydantic models (slower; for development and untrusted servers).
         json_dumps: Encoder for send_json(), returning str or bytes (e.g. orjson.dumps).
         json_loads: Decoder for receive_json(), taking str or bytes (e.g. orjson.loads).
+
+    Several tasks may use one connection (one of them receiving): each call acts on the
+    state as it is when awaited, and a state once left is never entered again. A send
+    moves the state when it starts, so a close() in progress refuses other tasks' sends
+    (WebSocketStateError) and makes a second close() a no-op, before the server sees
+    them; a cancelled accept() or close() counts as sent. Once the client is gone, every
+    send raises WebSocketDisconnect (1006 while only a failed send told, state LOST, until
+    the disconnect with the client's code is received) and close() does nothing. See
+    "One connection, several tasks" in docs/guide.md.
     """
 
     __slots__ = (
@@ -179,7 +200,11 @@ class WebSocket(WebSocketMethods):
 
     @property
     def close_code(self) -> int | None:
-        """The close code of the disconnect, once one was received (1006 if the connection was lost)."""
+        """The close code of the disconnect, once one was received.
+
+        1006 while the connection is known lost only by a failed send; the code of the
+        websocket.disconnect replaces it when that is received, and is never overwritten.
+        """
         return self._close_code
 
     @property
@@ -201,42 +226,62 @@ class WebSocket(WebSocketMethods):
             self._apply_received(await self._receive())
         state = self._state
         if (state, msg_type) in NO_OPS:
-            return  # e.g. close() is idempotent: the connection is already closing or gone.
+            return  # close() is idempotent: the connection is already closing, or the client is gone.
+        if state in GONE_STATES:
+            raise self._disconnected()  # what a sender gets when the client left, whichever task saw it first
         next_state = TRANSITIONS.get((state, msg_type))
         if next_state is None:
             raise WebSocketStateError(f"send {msg_type!r}", state.name, HINTS[state])
-        try:
-            await self._send(message)
-        except OSError:
-            raise self._connection_lost() from None
         if msg_type == "websocket.accept":
             self._subprotocol = message.get("subprotocol")
         elif msg_type in LAST_PARTS and not message.get(LAST_PARTS[msg_type][0]):
             next_state = LAST_PARTS[msg_type][1]  # e.g. the last body part ends a denial response
+        # The transition applies before the server's send() is awaited: another task sees a close in
+        # progress at once (and sends nothing after it), and a send that is cancelled, or that finishes
+        # after another task received the disconnect, cannot move the state back.
         self._set_state(next_state)
+        try:
+            await self._send(message)
+        except OSError:
+            lost = self._connection_lost()
+            if msg_type == "websocket.close":
+                return  # the client is gone: nothing is left to close
+            raise lost from None
 
     def _connection_lost(self) -> WebSocketDisconnect:
-        # The server's send() raised OSError (ASGI 2.4): the peer is gone.
-        self._close_code, self._close_reason = 1006, ""
-        self._set_state(State.DISCONNECTED)
-        return WebSocketDisconnect(1006)
+        # The server's send() raised OSError (ASGI 2.4): the client is gone. Until its websocket.disconnect
+        # is received, 1006 stands in for its code; a code already received is kept.
+        if self._state is not State.DISCONNECTED:
+            self._close_code, self._close_reason = 1006, ""
+            self._set_state(CONNECTION_LOST[self._state])
+        return self._disconnected()
+
+    def _disconnected(self) -> WebSocketDisconnect:
+        """The WebSocketDisconnect that tells how the connection ended, as far as is known."""
+        return WebSocketDisconnect(self._close_code or 1005, self._close_reason)
 
     def _apply_received(self, message: Message) -> None:
         """Apply the transition of a received message (validated mode checked it in receive())."""
-        msg_type = message.get("type")
+        try:
+            msg_type = message.get("type")
+        except AttributeError:
+            raise ServerProtocolError(
+                f"The server's receive() returned {type(message).__name__}, not an ASGI message (a mapping)"
+            ) from None
         next_state = TRANSITIONS.get((self._state, msg_type))  # type: ignore[arg-type]
         if next_state is None:
             raise ServerProtocolError(
                 f"Unexpected ASGI message {msg_type!r} from the server in state {self._state.name}"
             )
         if msg_type == "websocket.disconnect":
+            # The real code replaces the 1006 a failed send put in its place.
             self._close_code, self._close_reason = _checks.read_websocket_disconnect(message)
         self._set_state(next_state)
 
     def _after_receive(self, message: Message) -> None:
         self._apply_received(message)
         if self._state is State.DISCONNECTED:
-            raise WebSocketDisconnect(self._close_code or 1005, self._close_reason)
+            raise self._disconnected()
 
     async def _wait(self, timeout: float | None) -> Message:
         if timeout is None:
@@ -249,7 +294,7 @@ class WebSocket(WebSocketMethods):
     async def _receive_message(self, timeout: float | None) -> Message:
         state = self._state
         if state is State.DISCONNECTED:
-            raise WebSocketDisconnect(self._close_code or 1005, self._close_reason)
+            raise self._disconnected()
         if state not in DATA_RECEIVE_STATES:
             raise WebSocketStateError("receive data", state.name, HINTS[state])
         message = await self._wait(timeout)
@@ -266,7 +311,7 @@ class WebSocket(WebSocketMethods):
         received, a further call raises WebSocketDisconnect at once.
         """
         if self._state is State.DISCONNECTED:
-            raise WebSocketDisconnect(self._close_code or 1005, self._close_reason)
+            raise self._disconnected()
         message = await self._wait(timeout)
         self._apply_received(message)
         return message
@@ -288,9 +333,10 @@ class WebSocket(WebSocketMethods):
         except ValueError as exc:
             raise WebSocketValueError(f"send_json() cannot encode {type(data).__name__} as JSON: {exc}") from exc
         if mode == "text":
-            await self.send_text(payload if payload.__class__ is str else payload.decode())  # type: ignore[union-attr]
+            # isinstance, not an exact class check: an encoder may return a str subclass.
+            await self.send_text(payload if isinstance(payload, str) else payload.decode())
         else:
-            await self.send_bytes(payload.encode() if payload.__class__ is str else payload)  # type: ignore[union-attr, arg-type]
+            await self.send_bytes(payload.encode() if isinstance(payload, str) else payload)
 
     async def receive_json(self, *, mode: JSONMode = "text", timeout: float | None = None) -> Any:
         """Receive a text frame (or a binary one with ``mode="binary"``) and decode it as JSON."""

@@ -77,7 +77,8 @@ def websocket_accept_subprotocol(value: Any) -> str:
     """Check websocket.accept 'subprotocol'."""
     if not isinstance(value, str):
         raise WebSocketTypeError(f"websocket.accept 'subprotocol' must be str, not {_type_name(value)}")
-    return value
+    result: str = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_accept_headers(value: Any) -> list[tuple[bytes, bytes]]:
@@ -97,14 +98,16 @@ def websocket_send_bytes(value: Any) -> bytes:
             value = bytes(value)
         elif not isinstance(value, bytes):
             raise WebSocketTypeError(f"websocket.send 'bytes' must be bytes, not {_type_name(value)}")
-    return value
+    result: bytes = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_send_text(value: Any) -> str:
     """Check websocket.send 'text'."""
     if not isinstance(value, str):
         raise WebSocketTypeError(f"websocket.send 'text' must be str, not {_type_name(value)}")
-    return value
+    result: str = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_close_code(value: Any) -> int:
@@ -118,7 +121,8 @@ def websocket_close_code(value: Any) -> int:
         raise WebSocketValueError(
             f"websocket.close 'code' may not be {value}; allowed: one of 1000-1003, 1007-1014, 3000-4999"
         )
-    return value
+    result: int = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_close_reason(value: Any) -> str:
@@ -131,7 +135,8 @@ def websocket_close_reason(value: Any) -> str:
         raise WebSocketValueError(f"websocket.close 'reason' cannot be encoded as UTF-8: {exc}") from None
     if size > 123:
         raise WebSocketValueError(f"websocket.close 'reason' is {size} bytes as UTF-8; at most 123 are allowed")
-    return value
+    result: str = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_http_response_start_status(value: Any) -> int:
@@ -143,7 +148,8 @@ def websocket_http_response_start_status(value: Any) -> int:
         value = int(value)
     if not 100 <= value <= 599:
         raise WebSocketValueError(f"websocket.http.response.start 'status' may not be {value}; allowed: 100-599")
-    return value
+    result: int = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_http_response_start_headers(value: Any) -> list[tuple[bytes, bytes]]:
@@ -163,14 +169,16 @@ def websocket_http_response_body_body(value: Any) -> bytes:
             value = bytes(value)
         elif not isinstance(value, bytes):
             raise WebSocketTypeError(f"websocket.http.response.body 'body' must be bytes, not {_type_name(value)}")
-    return value
+    result: bytes = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_http_response_body_more_body(value: Any) -> bool:
     """Check websocket.http.response.body 'more_body'."""
     if value.__class__ is not bool:
         raise WebSocketTypeError(f"websocket.http.response.body 'more_body' must be bool, not {_type_name(value)}")
-    return value
+    result: bool = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_receive_exactly_one(values: Mapping[str, Any]) -> None:

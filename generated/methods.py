@@ -316,7 +316,8 @@ class WebSocketMethods:
         if self._open and timeout is None:
             message = await self._receive()
             # Subscripts in a try, and `in`, not .get(): the method call is the dearest part of these checks,
-            # and a missing key (the other frame type, a disconnect, a message with no type) takes the slow path.
+            # and a missing key (the other frame type, a disconnect, a message with no type) takes the slow path,
+            # as does a message that is not a mapping (TypeError), which the slow path names.
             try:
                 value = message["text"]
                 if (
@@ -325,7 +326,7 @@ class WebSocketMethods:
                     and message["type"] == "websocket.receive"
                 ):
                     return value
-            except KeyError:
+            except (KeyError, TypeError):
                 pass
             return _receive_text_other(self, message)
         return _checks.read_receive_text(await self._receive_message(timeout))
@@ -349,7 +350,8 @@ class WebSocketMethods:
         if self._open and timeout is None:
             message = await self._receive()
             # Subscripts in a try, and `in`, not .get(): the method call is the dearest part of these checks,
-            # and a missing key (the other frame type, a disconnect, a message with no type) takes the slow path.
+            # and a missing key (the other frame type, a disconnect, a message with no type) takes the slow path,
+            # as does a message that is not a mapping (TypeError), which the slow path names.
             try:
                 value = message["bytes"]
                 if (
@@ -358,7 +360,7 @@ class WebSocketMethods:
                     and message["type"] == "websocket.receive"
                 ):
                     return value
-            except KeyError:
+            except (KeyError, TypeError):
                 pass
             return _receive_bytes_other(self, message)
         return _checks.read_receive_bytes(await self._receive_message(timeout))

@@ -30,7 +30,9 @@ class State(enum.Enum):
     RESPONSE = "RESPONSE"
     #: The app sent websocket.close (or finished a denial); the disconnect may still be received.
     CLOSED = "CLOSED"
-    #: The server reported websocket.disconnect, or its send() failed: nothing more may be sent.
+    #: The server's send() failed (OSError): the client is gone, but its websocket.disconnect, with the real close code, is still to be received. close_code reads 1006 until it is.
+    LOST = "LOST"
+    #: The server reported websocket.disconnect: nothing more may be sent or received.
     DISCONNECTED = "DISCONNECTED"
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -50,7 +52,7 @@ _frozen = True
 INITIAL: Final = State.CONNECTING
 #: The state in which data flows both ways: the hot path runs only here.
 OPEN: Final = State.CONNECTED
-#: The peer is gone: nothing more may be sent, a receive raises WebSocketDisconnect.
+#: The disconnect was received: nothing more may be sent, a receive raises WebSocketDisconnect.
 FINAL: Final = State.DISCONNECTED
 
 #: (state, message type) -> the next state. A pair not in the table is refused.
@@ -59,11 +61,13 @@ TRANSITIONS: Final[dict[tuple[State, str], State]] = {
     (State.HANDSHAKE, "websocket.accept"): State.CONNECTED,
     (State.CONNECTED, "websocket.receive"): State.CONNECTED,
     (State.CLOSED, "websocket.receive"): State.CLOSED,
+    (State.LOST, "websocket.receive"): State.LOST,
     (State.CONNECTED, "websocket.send"): State.CONNECTED,
     (State.HANDSHAKE, "websocket.disconnect"): State.DISCONNECTED,
     (State.RESPONSE, "websocket.disconnect"): State.DISCONNECTED,
     (State.CONNECTED, "websocket.disconnect"): State.DISCONNECTED,
     (State.CLOSED, "websocket.disconnect"): State.DISCONNECTED,
+    (State.LOST, "websocket.disconnect"): State.DISCONNECTED,
     (State.HANDSHAKE, "websocket.close"): State.CLOSED,
     (State.CONNECTED, "websocket.close"): State.CLOSED,
     (State.HANDSHAKE, "websocket.http.response.start"): State.RESPONSE,
@@ -77,6 +81,7 @@ HINTS: Final[dict[State, str]] = {
     State.CONNECTED: "the connection is already accepted",
     State.RESPONSE: "a denial response is being sent",
     State.CLOSED: "close() was already called",
+    State.LOST: "the client has disconnected",
     State.DISCONNECTED: "the client has disconnected",
 }
 
@@ -85,9 +90,30 @@ DATA_RECEIVE_STATES: Final = frozenset(
     {
         State.CONNECTED,
         State.CLOSED,
+        State.LOST,
         State.DISCONNECTED,
     }
 )
+
+#: States in which the client is known to be gone: a send raises WebSocketDisconnect, close() does nothing.
+GONE_STATES: Final = frozenset(
+    {
+        State.LOST,
+        State.DISCONNECTED,
+    }
+)
+
+#: Where a failed send (the server's send() raised OSError: the client is gone) leads from each state.
+#: Not a message, so not in TRANSITIONS; the state never moves backwards (CLOSED stays CLOSED).
+CONNECTION_LOST: Final[dict[State, State]] = {
+    State.CONNECTING: State.LOST,
+    State.HANDSHAKE: State.LOST,
+    State.CONNECTED: State.LOST,
+    State.RESPONSE: State.LOST,
+    State.CLOSED: State.CLOSED,
+    State.LOST: State.LOST,
+    State.DISCONNECTED: State.DISCONNECTED,
+}
 
 #: Outgoing messages that answer websocket.connect: sent first, fastware receives the connect itself.
 HANDSHAKE_REPLIES: Final = frozenset(
@@ -102,6 +128,7 @@ HANDSHAKE_REPLIES: Final = frozenset(
 NO_OPS: Final[frozenset[tuple[State, str]]] = frozenset(
     {
         (State.CLOSED, "websocket.close"),
+        (State.LOST, "websocket.close"),
         (State.DISCONNECTED, "websocket.close"),
     }
 )
@@ -132,5 +159,6 @@ SENDABLE: Final[dict[State, tuple[str, ...]]] = {
     ),
     State.RESPONSE: ("websocket.http.response.body",),
     State.CLOSED: (),
+    State.LOST: (),
     State.DISCONNECTED: (),
 }

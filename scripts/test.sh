@@ -11,6 +11,8 @@ set -x
 .venv/bin/python -m codegen --check
 .venv/bin/python -m ruff check .
 .venv/bin/python -m ruff format --check .
+# Strict typing: mypy and pyright on the package and on user code, pyright --verifytypes at 100%.
+bash scripts/typecheck.sh
 # The docs site, into a throwaway directory so the checkout stays clean.
 .venv/bin/mkdocs build --strict --site-dir "$(mktemp -d)"
 .venv/bin/python -m pytest "$@"

@@ -84,6 +84,14 @@ def test_run_writes_the_page_and_a_chart(tmp_path: Path) -> None:
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
     assert len(svg.findall("{http://www.w3.org/2000/svg}rect")) == 1 + len(VARIANTS) * 3  # background + one bar per row
     assert "wrote" in out
+    # The raw data sits beside the page, not in it, and writes the same page and chart again.
+    assert "```json" not in page and "(performance.json)" in page
+    data = json.loads((tmp_path / "performance.json").read_text())
+    assert data["quick"] is True and set(data) == {"machine", "quick", "in_process", "end_to_end", "memory"}
+    again = tmp_path / "again"
+    _run("run.py", "--out", str(again), "--from-json", str(tmp_path / "performance.json"))
+    for name in ("performance.md", "performance.svg", "performance.json"):
+        assert (again / name).read_text() == (tmp_path / name).read_text(), name
 
 
 def test_the_python_variant_runs_the_generated_async_defs_not_the_c_fast_path() -> None:

@@ -94,8 +94,24 @@ async def test_a_binary_frame_closes_with_1003() -> None:
 
 async def test_a_member_too_slow_to_read_is_closed_with_1013(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("examples.chat.server.OUTBOX_LIMIT", 3)
+    # A client that reads nothing: the writer's sends wait until the member has been dropped.
+    from examples.chat.server import Member, WebSocket
+
+    dropped = asyncio.Event()
+    deliver, send_json = Member.deliver, WebSocket.send_json
+
+    def deliver_and_tell(self: Member, event: dict[str, Any]) -> None:
+        deliver(self, event)
+        if self.dropped:
+            dropped.set()
+
+    async def stuck_send_json(self: WebSocket, data: Any, **kwargs: Any) -> None:
+        await dropped.wait()
+        await send_json(self, data, **kwargs)
+
+    monkeypatch.setattr(Member, "deliver", deliver_and_tell)
+    monkeypatch.setattr(WebSocket, "send_json", stuck_send_json)
     async with connect(ChatApp(), "/chat/ws/r?name=ann") as ann:
-        # The app reads these back to back without yielding, so its writer falls behind.
         for n in range(10):
             await ann.send_text(str(n))
         events = []

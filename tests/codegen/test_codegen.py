@@ -162,6 +162,10 @@ def _schema() -> dict:
             "no message leads to",
         ),
         (lambda s: s["x-fastware-states"]["CLOSED"].update(role="open"), "exactly one state must have role 'open'"),
+        (
+            lambda s: s["$defs"]["WebSocketAccept"]["x-fastware-transitions"].update(CLOSED="CONNECTED"),
+            "CONNECTED can be entered again after it is left",
+        ),
         (lambda s: s["x-fastware-states"]["CLOSED"].pop("hint"), "CLOSED: a state needs the hint"),
         (lambda s: s["$defs"]["SendMessage"]["oneOf"].pop(), "websocket.http.response.body .* is in no union"),
     ],

@@ -268,16 +268,20 @@ def test_adding_an_optional_key_reaches_model_method_checks_and_docs(tmp_path: P
     assert result["typed"] == [{"type": "websocket.close", "code": 4000, "drill_note": "typed"}]
     assert result["since"] == "2.6"
     message_doc, api_doc = close_docs(repo)
-    row = next(line for line in message_doc.splitlines() if line.startswith("| `drill_note` |"))
-    assert "| 2.6 | warn | A note for the drill, sent with the close. |" in row
-    assert "*, reason: str | None = None, drill_note: str | None = None) -> None" in api_doc
-    assert "| `drill_note` (keyword-only) | `drill_note` |" in api_doc
+    entry = message_doc[message_doc.index("`drill_note:") :]
+    assert entry.startswith("`drill_note: str | None = None`\n:   A note for the drill, sent with the close.\n")
+    assert (
+        "Since 2.6. On a server that declares an older version: sent, `UnsupportedByServerWarning`."
+        in (entry.split("\n\n`")[0])
+    )
+    assert "    reason: str | None = None,\n    drill_note: str | None = None,\n) -> None" in api_doc
+    assert "`drill_note: str | None = None`, keyword-only\n" in api_doc
 
 
 def test_removing_a_key_removes_parameter_field_and_doc_entry(tmp_path: Path) -> None:
     repo = copy_repo(tmp_path)
     message_doc, api_doc = close_docs(repo)
-    assert "| `reason` |" in message_doc and "reason:" in api_doc
+    assert "`reason:" in message_doc and "reason:" in api_doc
 
     edit_schema(repo, lambda schema: schema["$defs"]["WebSocketClose"]["properties"].pop("reason"))
     regenerate(repo)
@@ -300,7 +304,7 @@ def test_removing_a_key_removes_parameter_field_and_doc_entry(tmp_path: Path) ->
     assert result["sent"] == [{"type": "websocket.close", "code": 4000}]
     assert "unexpected keyword argument 'reason'" in result["error"]
     message_doc, api_doc = close_docs(repo)
-    assert "`reason`" not in message_doc
+    assert "`reason:" not in message_doc
     assert "reason" not in api_doc
 
 

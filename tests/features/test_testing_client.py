@@ -379,3 +379,76 @@ async def test_drives_a_starlette_app() -> None:
         with pytest.raises(WebSocketDisconnect) as info:
             await client.receive_text()
         assert info.value.code == WS_4000_APP
+
+
+# The client yields on every send and receive, and its timeouts hold on every path ----------
+
+
+async def test_an_app_streaming_until_the_client_leaves_lets_the_test_run() -> None:
+    # Each send of the app suspends, as a server's does: the test reads between its messages.
+    sent: list[int] = []
+    ends: list[BaseException] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ws = WebSocket(scope, receive, send)
+        await ws.accept()
+        try:
+            for n in range(10_000):  # bounded, so a regression fails instead of hanging the suite
+                await ws.send_text(str(n))
+                sent.append(n)
+        except WebSocketDisconnect as exc:
+            ends.append(exc)
+
+    async with connect(app) as client:
+        assert [await client.receive_text() for _ in range(5)] == ["0", "1", "2", "3", "4"]
+    assert len(sent) < 10_000
+    assert [type(e) for e in ends] == [WebSocketDisconnect]
+
+
+async def test_an_app_that_keeps_receiving_after_the_disconnect_is_stopped_within_the_timeout() -> None:
+    calls = 0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal calls
+        await receive()
+        await send({"type": "websocket.accept"})
+        # Ignores the disconnect it keeps getting, and swallows the first cancellation; bounded, so that a
+        # client that never yields fails this test instead of hanging the suite.
+        for _ in range(200_000):
+            try:
+                await receive()
+            except asyncio.CancelledError:
+                if calls < 0:
+                    raise
+                calls = -1
+            else:
+                calls += 1
+
+    client = connect(app, timeout=0.2)
+    await client.__aenter__()
+    with pytest.raises(TimeoutError, match="did not return within 0.2s"):
+        await client.close()
+    task = client._task
+    assert task is not None
+    await asyncio.wait({task}, timeout=TIMEOUT)
+    assert task.cancelled()
+    assert calls == -1
+
+
+async def test_a_receive_loop_after_the_disconnect_does_not_starve_the_test() -> None:
+    gone = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await gone.wait()
+        for _ in range(100_000):  # bounded: a regression fails rather than hangs
+            await receive()
+
+    async with connect(app, timeout=0.2) as client:
+        client._client_disconnects(1000, "")
+        gone.set()
+        # The app spins on receive(), but yields: the test's own bounded wait still times out.
+        with pytest.raises(TimeoutError, match="sent nothing within 0.2s"):
+            await client.receive_raw()
+        await client._stop_app()

@@ -11,7 +11,17 @@ from support import EXAMPLES, FakeServer, make_scope
 
 from fastware import ServerProtocolError, State, WebSocket, WebSocketDisconnect, WebSocketStateError, messages
 from fastware._generated.metadata import MESSAGES
-from fastware._state import FINAL, HANDSHAKE_REPLIES, INITIAL, LAST_PARTS, NO_OPS, TRANSITIONS
+from fastware._state import (
+    CONNECTION_LOST,
+    FINAL,
+    GONE_STATES,
+    HANDSHAKE_REPLIES,
+    INITIAL,
+    LAST_PARTS,
+    NO_OPS,
+    OPEN,
+    TRANSITIONS,
+)
 
 # What a test does to send or receive each message: the schema's example of it, so a new message needs no edit.
 SENDS: dict[str, Callable[[WebSocket], Awaitable[None]]] = {
@@ -22,13 +32,18 @@ SENDS: dict[str, Callable[[WebSocket], Awaitable[None]]] = {
 RECEIVES = {msg_type: EXAMPLES[msg_type] for msg_type, facts in MESSAGES.items() if facts["direction"] == "receive"}
 
 
+# A step of path_to() that is no message: the server's send() fails (the client is gone).
+LOST_STEP = "connection lost"
+
+
 def path_to(state: State) -> list[str]:
     """The shortest list of message types that leads from the initial state to ``state``."""
     paths: dict[State, list[str]] = {INITIAL: []}
     frontier = [INITIAL]
+    steps = [*TRANSITIONS.items(), ((OPEN, LOST_STEP), CONNECTION_LOST[OPEN])]
     while frontier:
         here = frontier.pop(0)
-        for (source, msg_type), target in TRANSITIONS.items():
+        for (source, msg_type), target in steps:
             last = LAST_PARTS.get(msg_type)
             if last is not None:
                 target = last[1]  # the examples send the last part
@@ -38,12 +53,21 @@ def path_to(state: State) -> list[str]:
     return paths[state]
 
 
+async def _lose_connection(ws: WebSocket, server: FakeServer) -> None:
+    server.send_error = ConnectionResetError("gone")
+    with pytest.raises(WebSocketDisconnect):
+        await ws.send_text("x")
+    server.send_error = None
+
+
 async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
     """A WebSocket driven through real calls into `state`."""
     server = FakeServer()
     ws = WebSocket(make_scope(subprotocols=["chat"]), server.receive, server.send)
     for msg_type in path_to(state):
-        if msg_type in RECEIVES:
+        if msg_type == LOST_STEP:
+            await _lose_connection(ws, server)
+        elif msg_type in RECEIVES:
             server.push(RECEIVES[msg_type])
             await ws.receive_raw()
         else:
@@ -71,6 +95,11 @@ async def test_send_pairs(state: State, msg_type: str) -> None:
         expected = last[1]
     if (state, msg_type) in NO_OPS:
         await SENDS[msg_type](ws)
+        assert (ws.state, server.sent) == (state, [])
+    elif state in GONE_STATES:
+        # The client is gone: every send raises what a sender gets when it leaves.
+        with pytest.raises(WebSocketDisconnect):
+            await SENDS[msg_type](ws)
         assert (ws.state, server.sent) == (state, [])
     elif expected is None:
         with pytest.raises(WebSocketStateError, match=f"Cannot send '{msg_type}' in state {effective.name}"):
@@ -121,9 +150,28 @@ async def test_a_last_part_moves_on(msg_type: str) -> None:
 def test_every_state_is_reachable_and_has_a_hint() -> None:
     from fastware._state import HINTS
 
-    reachable = {INITIAL} | set(TRANSITIONS.values())
+    reachable = {INITIAL} | set(TRANSITIONS.values()) | set(CONNECTION_LOST.values())
     assert reachable == set(State)
     assert set(HINTS) == set(State)
+    assert set(CONNECTION_LOST) == set(State)
+
+
+def test_no_transition_goes_back() -> None:
+    # The order of a connection's life: no transition, received or sent or a lost connection, goes back.
+    edges = {(a, b) for (a, _), b in TRANSITIONS.items()} | set(CONNECTION_LOST.items())
+    edges |= {(a, last[1]) for (a, msg_type) in TRANSITIONS for m, last in LAST_PARTS.items() if m == msg_type}
+    edges = {(a, b) for a, b in edges if a is not b}
+    later: dict[State, set[State]] = {s: {b for a, b in edges if a is s} for s in State}
+    changed = True
+    while changed:  # the states reachable from each one, to a fixed point
+        changed = False
+        for s in State:
+            more = set().union(*(later[n] for n in later[s])) - later[s]
+            if more:
+                later[s] |= more
+                changed = True
+    assert all(s not in later[s] for s in State), "a state can be re-entered"
+    assert (State.CLOSED, State.LOST) not in edges and (State.LOST, State.CLOSED) not in edges
 
 
 def test_state_members_refuse_attributes() -> None:
