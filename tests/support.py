@@ -22,6 +22,7 @@ import pytest
 from jsonschema import validators
 
 from fastware._generated import metadata
+from fastware._state import CONNECTION_LOST, LAST_PARTS, TRANSITIONS, State
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "schema" / "asgi-websocket.schema.json").read_text())
@@ -121,6 +122,26 @@ class FakeServer:
 SPEC_VERSION: str = metadata.SPEC_VERSION
 #: Message type -> the schema's example of it (an ASGI dict), for the types that give one.
 EXAMPLES: dict[str, dict[str, Any]] = {t: m["example"] for t, m in metadata.MESSAGES.items() if m["example"]}
+
+
+def _later_states() -> dict[State, frozenset[State]]:
+    """Each state -> the states that may follow it, by messages, a lost connection or a last part."""
+    edges = {(a, b) for (a, _), b in TRANSITIONS.items()} | set(CONNECTION_LOST.items())
+    edges |= {(a, part[1]) for (a, msg_type) in TRANSITIONS for m, part in LAST_PARTS.items() if m == msg_type}
+    later: dict[State, set[State]] = {s: {b for a, b in edges if a is s and b is not s} for s in State}
+    changed = True
+    while changed:  # to a fixed point: what follows a follower follows too
+        changed = False
+        for s in State:
+            more = set().union(*(later[n] for n in later[s])) - later[s]
+            if more:
+                later[s] |= more
+                changed = True
+    return {s: frozenset(after) for s, after in later.items()}
+
+
+#: The order of a connection's life, from the generated state machine: LATER_STATES[s] may follow s.
+LATER_STATES = _later_states()
 
 
 def needs(*msg_types: str) -> pytest.MarkDecorator:

@@ -652,7 +652,9 @@ def test_spec_change_a_key_moves_to_a_later_version(tmp_path: Path) -> None:
     ]
     assert result["2.4"]["warnings"] == []
     message_doc, _ = close_docs(repo)
-    assert "| at most 123 bytes as UTF-8 | 2.4 | warn |" in message_doc
+    assert (
+        "Since 2.4. Constraints: at most 123 bytes as UTF-8. On a server that declares an older version" in message_doc
+    )
 
 
 def without_denial_response(schema: dict[str, Any]) -> None:
