@@ -6,6 +6,7 @@ methods and the reference docs are generated from it.
 """
 
 from fastware._state import State
+from fastware.datastructures import URL, Address, QueryParams, StateNamespace
 from fastware.errors import (
     FrameTypeError,
     InvalidJSONError,
@@ -22,15 +23,23 @@ from fastware.errors import (
 from fastware.types import Message, Receive, Scope, Send
 from fastware.websocket import WebSocket
 
+#: The lifecycle enum of ``WebSocket.connection_state``; ``State`` is the same class.
+ConnectionState = State
+
 __all__ = [
+    "URL",
+    "Address",
+    "ConnectionState",
     "FrameTypeError",
     "InvalidJSONError",
+    "QueryParams",
     "Message",
     "Receive",
     "Scope",
     "Send",
     "ServerProtocolError",
     "State",
+    "StateNamespace",
     "UnexpectedMessageError",
     "UnsupportedByServerError",
     "UnsupportedByServerWarning",

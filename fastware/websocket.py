@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
 from json.encoder import encode_basestring as _encode_basestring
 from typing import Any, Literal
 
-from fastware import _validation
+from fastware import _servers, _validation
 from fastware._generated import checks as _checks
 from fastware._generated.methods import WebSocketMethods
 from fastware._state import (
@@ -30,6 +30,7 @@ from fastware._state import (
     TRANSITIONS,
     State,
 )
+from fastware.datastructures import URL, Address, QueryParams, StateNamespace, parse_cookies
 from fastware.errors import (
     InvalidJSONError,
     ServerProtocolError,
@@ -40,7 +41,10 @@ from fastware.errors import (
 )
 from fastware.types import Send
 
-__all__ = ["State", "WebSocket", "WebSocketDisconnect"]
+__all__ = ["ConnectionState", "State", "WebSocket", "WebSocketDisconnect"]
+
+#: The lifecycle enum under a name no Starlette user confuses with ``ws.state``.
+ConnectionState = State
 
 # Internal: what fastware reads from a message. The public aliases are in fastware.types.
 Message = Mapping[str, Any]
@@ -118,6 +122,7 @@ class WebSocket(WebSocketMethods):
         "_headers",
         "_json_dumps",
         "_json_loads",
+        "_namespace",
         "_open",
         "_receive",
         "_scope",
@@ -151,6 +156,7 @@ class WebSocket(WebSocketMethods):
         self._json_dumps = json_dumps or _json_dumps
         self._json_loads = json_loads or _json_loads
         self._headers: dict[str, str] | None = None
+        self._namespace: StateNamespace | None = None
         self._close_code: int | None = None
         self._close_reason: str | None = None
         self._subprotocol: str | None = None
@@ -164,9 +170,28 @@ class WebSocket(WebSocketMethods):
         return self._scope
 
     @property
-    def state(self) -> State:
-        """Where the connection is in its life; see fastware.State."""
+    def connection_state(self) -> State:
+        """Where the connection is in its life: a member of fastware.ConnectionState (fastware.State)."""
         return self._state
+
+    @property
+    def state(self) -> StateNamespace:
+        """A per-connection namespace, as Starlette's ``websocket.state``: ``ws.state.user = "ann"``.
+
+        Backed by ``scope["state"]`` as in Starlette (created when missing), so it
+        reads the lifespan state the server copied into this connection, and a
+        framework's WebSocket over the same scope shares it. Where the scope cannot
+        hold it (a read-only mapping) it is a dict of this WebSocket's own.
+        """
+        if self._namespace is None:
+            scope = self._scope
+            store: MutableMapping[str, Any] | None = None
+            if isinstance(scope, MutableMapping):
+                store = scope.get("state")
+                if store is None:
+                    store = scope["state"] = {}
+            self._namespace = StateNamespace(store)
+        return self._namespace
 
     @property
     def path_params(self) -> dict[str, Any]:
@@ -187,6 +212,33 @@ class WebSocket(WebSocketMethods):
     def query_string(self) -> str:
         """The raw query string, Latin-1 decoded, percent-escapes kept; "" when the scope has none."""
         return (self._scope.get("query_string") or b"").decode("latin-1")
+
+    @property
+    def query_params(self) -> QueryParams:
+        """The query string parsed as Starlette does: ``ws.query_params["k"]`` (last value), ``.getlist("k")``."""
+        return QueryParams(self._scope.get("query_string") or b"")
+
+    @property
+    def url(self) -> URL:
+        """The URL the client connected to (``ws://host/path?query``), a str with ``.path``, ``.query``..."""
+        return URL.from_scope(self._scope)
+
+    @property
+    def client(self) -> Address | None:
+        """The client's ``(host, port)`` from the scope, None when the server does not say."""
+        client = self._scope.get("client")
+        if client is None:
+            return None
+        host, port = client[0], client[1]
+        # granian gives the port as a str (the spec says int).
+        return Address(host, int(port) if isinstance(port, str) and port.isdigit() else port)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The request's cookies, from every ``Cookie`` header, parsed as Starlette parses them."""
+        return parse_cookies(
+            [value.decode("latin-1") for name, value in self._scope.get("headers") or () if name.lower() == b"cookie"]
+        )
 
     @property
     def spec_version(self) -> tuple[int, ...] | None:
@@ -234,6 +286,8 @@ class WebSocket(WebSocketMethods):
             raise WebSocketStateError(f"send {msg_type!r}", state.name, HINTS[state])
         if msg_type == "websocket.accept":
             self._subprotocol = message.get("subprotocol")
+            if message.get("headers"):
+                _servers.warn_lost(self._scope, self._send, "websocket.accept 'headers'")
         elif msg_type in LAST_PARTS and not message.get(LAST_PARTS[msg_type][0]):
             next_state = LAST_PARTS[msg_type][1]  # e.g. the last body part ends a denial response
         # The transition applies before the server's send() is awaited: another task sees a close in

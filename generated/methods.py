@@ -178,7 +178,6 @@ class WebSocketMethods:
     async def close(
         self,
         code: int = 1000,
-        *,
         reason: str | None = None,
     ) -> None:
         """Close the connection; before accept() this rejects the handshake (HTTP 403).
@@ -409,7 +408,7 @@ class WebSocketMethods:
             elif values.get("bytes") is not None:
                 await self.send_bytes(values["bytes"])
         elif msg_type == "websocket.close":
-            await self.close(1000 if values.get("code") is None else values["code"], reason=values.get("reason"))
+            await self.close(1000 if values.get("code") is None else values["code"], values.get("reason"))
         elif msg_type == "websocket.http.response.start":
             await self._send_http_response_start(values["status"], headers=values.get("headers"))
         elif msg_type == "websocket.http.response.body":

@@ -7,6 +7,11 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id 
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
         echo "Could not install chromium; the browser test will skip." >&2
 fi
+# The rooms tests run their own redis-server (tests/rooms/redis_server.py); install Debian's when missing.
+if ! command -v redis-server >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; } ||
+        echo "Could not install redis-server; the Redis tests will skip." >&2
+fi
 set -x
 .venv/bin/python -m codegen --check
 .venv/bin/python -m ruff check .

@@ -32,6 +32,7 @@ export PYTHONPATH=$tree
 set -x
 # From the symlink tree, not the checkout: there fastware/ lacks _generated.
 (cd "$tree" && "$py" -m mypy --strict --cache-dir "$tree/.mypy_cache" -p fastware)
-(cd "$tree" && "$py" -m mypy --strict --cache-dir "$tree/.mypy_cache" "$root/tests/typing" "$root/examples/keepalive.py")
+(cd "$tree" && "$py" -m mypy --strict --cache-dir "$tree/.mypy_cache" "$root/tests/typing" "$root/examples/keepalive.py" \
+    "$root"/examples/{fastapi,starlette,litestar,quart}_app.py)
 "$root/.venv/bin/pyright" --pythonpath "$py" -p "$root/tests/typing/pyrightconfig.json"
 "$root/.venv/bin/pyright" --pythonpath "$py" --verifytypes fastware --ignoreexternal

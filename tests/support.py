@@ -280,3 +280,26 @@ def hypercorn_argv(app: str, port: int, *extra: str) -> list[str]:
 
 def daphne_argv(app: str, port: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *extra, app]
+
+
+def granian_argv(app: str, port: int, *extra: str) -> list[str]:
+    # One worker on asyncio: the app's module-level records must live in the one process the tests read.
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "asyncio",
+        "--log-level",
+        "warning",
+        *extra,
+        app,
+    ]

@@ -144,7 +144,7 @@ async def session(spec_version, act, *, accept=True, incoming=(), validate=False
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
     return {"sent": sent[1 if accept else 0 :], "value": value, "error": error,
-            "warnings": [str(w.message) for w in caught], "state": ws.state.name}
+            "warnings": [str(w.message) for w in caught], "state": ws.connection_state.name}
 
 
 def close_params():
@@ -274,7 +274,7 @@ def test_adding_an_optional_key_reaches_model_method_checks_and_docs(tmp_path: P
         "Since 2.6. On a server that declares an older version: sent, `UnsupportedByServerWarning`."
         in (entry.split("\n\n`")[0])
     )
-    assert "    reason: str | None = None,\n    drill_note: str | None = None,\n) -> None" in api_doc
+    assert "    reason: str | None = None,\n    *,\n    drill_note: str | None = None,\n) -> None" in api_doc
     assert "`drill_note: str | None = None`, keyword-only\n" in api_doc
 
 
@@ -283,7 +283,12 @@ def test_removing_a_key_removes_parameter_field_and_doc_entry(tmp_path: Path) ->
     message_doc, api_doc = close_docs(repo)
     assert "`reason:" in message_doc and "reason:" in api_doc
 
-    edit_schema(repo, lambda schema: schema["$defs"]["WebSocketClose"]["properties"].pop("reason"))
+    def remove_reason(schema: dict[str, Any]) -> None:
+        close = schema["$defs"]["WebSocketClose"]
+        close["properties"].pop("reason")
+        close["x-fastware-methods"][0]["positional"].pop("reason")  # close(code, reason) takes it positionally
+
+    edit_schema(repo, remove_reason)
     regenerate(repo)
 
     result = probe(

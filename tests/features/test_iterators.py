@@ -30,7 +30,7 @@ def collecting_app(kind: str, **options: Any) -> tuple[Any, dict[str, Any]]:
                 items.append(item)
         except Exception as exc:
             result["error"] = exc
-        result.update(items=items, code=ws.close_code, reason=ws.close_reason, state=ws.state)
+        result.update(items=items, code=ws.close_code, reason=ws.close_reason, state=ws.connection_state)
 
     return app, result
 

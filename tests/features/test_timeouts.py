@@ -47,7 +47,7 @@ async def test_a_timeout_raises_builtin_timeout_error_and_the_next_message_still
             await getattr(ws, method)(timeout=SHORT)
         except TimeoutError as exc:
             log.append(type(exc))
-        log.append(ws.state)
+        log.append(ws.connection_state)
         await ws.send_text("ready")
         log.append(await getattr(ws, method)(timeout=TIMEOUT))
 

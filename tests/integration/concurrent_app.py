@@ -54,6 +54,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await asyncio.wait({task}, timeout=5)  # the writer ends on its own once the client has gone
         task.cancel()
         await ws.close()  # a no-op: the client has gone
-        record = {"reader": reader, "writer": writer_end, "close_code": ws.close_code, "state": ws.state.name}
+        record = {
+            "reader": reader,
+            "writer": writer_end,
+            "close_code": ws.close_code,
+            "state": ws.connection_state.name,
+        }
         with open(os.environ["FASTWARE_CONCURRENT_LOG"], "a") as log:
             log.write(json.dumps(record) + "\n")

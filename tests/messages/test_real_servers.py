@@ -7,12 +7,13 @@ what the app sends as models must reach the client intact.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 from collections.abc import Callable, Iterator
 
 import pytest
-from support import TIMEOUT, daphne_argv, free_port, hypercorn_argv, run_server, uvicorn_argv
+from support import TIMEOUT, daphne_argv, free_port, granian_argv, hypercorn_argv, run_server, uvicorn_argv
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 APP = "tests.messages.typed_echo_app:app"
 
@@ -20,6 +21,7 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
     "uvicorn": lambda port: uvicorn_argv(APP, port),
     "hypercorn": lambda port: hypercorn_argv(APP, port),
     "daphne": lambda port: daphne_argv(APP, port),
+    "granian": lambda port: granian_argv(APP, port),
 }
 
 
@@ -30,8 +32,25 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
         yield request.param, url
 
 
+GRANIAN_SCOPE = (
+    f"granian {importlib.metadata.version('granian')}: its scope gives the client and server ports as str, "
+    "which the spec types int; validated mode refuses the scope (ServerProtocolError), so the handshake fails"
+)
+
+
+async def refused_by_validated_mode(name: str, url: str) -> None:
+    """On granian, check the limitation shows as described (a failed handshake), then xfail with it."""
+    if name != "granian":
+        return
+    with pytest.raises(InvalidStatus):
+        async with connect(url + "/", open_timeout=TIMEOUT):
+            pass
+    pytest.xfail(GRANIAN_SCOPE)
+
+
 async def test_typed_echo_in_validated_mode(server: tuple[str, str]) -> None:
     name, url = server
+    await refused_by_validated_mode(name, url)
     payloads: list[str | bytes] = ["hello", "h\u00e9llo", b"\x00\xffbinary"]
     if name != "daphne":  # daphne drops an empty message the app sends (a truthiness test in handle_reply)
         payloads += ["", b""]
@@ -43,6 +62,7 @@ async def test_typed_echo_in_validated_mode(server: tuple[str, str]) -> None:
 
 async def test_close_model_reaches_the_client(server: tuple[str, str]) -> None:
     name, url = server
+    await refused_by_validated_mode(name, url)
     async with connect(url + "/", open_timeout=TIMEOUT) as ws:
         await ws.send("close")
         with pytest.raises(ConnectionClosed) as info:

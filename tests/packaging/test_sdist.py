@@ -79,6 +79,11 @@ def test_the_wheel_holds_the_package_typed_and_licensed(dist: Path) -> None:
         metadata = wheel.read(f"{NAME}.dist-info/METADATA").decode()
     assert f"{NAME}.dist-info/licenses/LICENSE" in names
     assert {"fastware/py.typed", "fastware/types.py", "fastware/_generated/methods.py"} <= names
+    assert {
+        "fastware/integrations/asgi.py",
+        "fastware/integrations/fastapi.py",
+        "fastware/integrations/starlette.py",
+    } <= names
     # Only the package: no tests, docs or generator.
     assert {name.split("/")[0] for name in names} == {"fastware", f"{NAME}.dist-info"}
     assert "License-Expression: MIT" in metadata

@@ -100,7 +100,7 @@ async def _run(state: str, call: Any, pushed: Mapping[str, Any] | None) -> Any:
     if pushed is not None:
         server.push(pushed)
     result = await _outcome(lambda: call(ws))
-    return result, server.sent[before:], ws.state, ws.close_code, ws.close_reason
+    return result, server.sent[before:], ws.connection_state, ws.close_code, ws.close_reason
 
 
 @SETTINGS

@@ -158,7 +158,7 @@ async def scenario(data: st.DataObject) -> None:
         if all(t.done() for t in tasks.values()) and started_writer:
             break
         options: list[tuple[str, Any]] = [("open", g) for g in server.eligible()]
-        if ws.state is not State.CONNECTING and ws.state is not State.HANDSHAKE:
+        if ws.connection_state is not State.CONNECTING and ws.connection_state is not State.HANDSHAKE:
             if not started_writer:
                 options.append(("start writer", None))
             if not started_closer:
@@ -200,7 +200,7 @@ async def scenario(data: st.DataObject) -> None:
     # The reader ends with the code the client sent: its own 4001, or the echo of the app's close.
     final = server.client_left
     assert final in (CLIENT_CODE, APP_CODE)
-    assert (ws.state, ws.close_code) == (State.DISCONNECTED, final)
+    assert (ws.connection_state, ws.close_code) == (State.DISCONNECTED, final)
     assert outcome["reader"][1] == final
     writer_end = outcome.get("writer")
     if isinstance(writer_end, WebSocketDisconnect):

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 from examples.lifespan import lifespan as _lifespan
 from fastware import WebSocket, WebSocketDisconnect
-from fastware.errors import UnsupportedByServerError
+from fastware.errors import UnsupportedByServerError, UnsupportedByServerWarning
 
 TIMEOUT = float(os.environ.get("FASTWARE_TEST_TIMEOUT", "10"))
 # How long /send-until-gone keeps sending into a dropped connection before giving up.
@@ -44,6 +45,11 @@ def _finished(key: str) -> asyncio.Event:
 
 def _params(ws: WebSocket) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(ws.query_string).items()}
+
+
+def _fastware_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    # catch_warnings is process-wide: keep fastware's own, not what the server warns meanwhile.
+    return [f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, UnsupportedByServerWarning)]
 
 
 def _disconnect(record: Record, exc: WebSocketDisconnect) -> None:
@@ -95,7 +101,11 @@ async def subprotocol(ws: WebSocket, record: Record) -> None:
 
 async def accept_headers(ws: WebSocket, record: Record) -> None:
     try:
-        await ws.accept(headers=[(b"x-fastware", b"Accepted"), (b"set-cookie", b"Session=AbC")])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await ws.accept(headers=[(b"x-fastware", b"Accepted"), (b"set-cookie", b"Session=AbC")])
+        # What fastware said about the headers (policy rules 1 and 4: sent, with a word when they may be lost).
+        record["warnings"] = _fastware_warnings(caught)
     except UnsupportedByServerError as exc:
         # The documented behaviour on a server too old for accept headers; accept without them.
         record["unsupported"] = str(exc)
@@ -107,7 +117,10 @@ async def app_close(ws: WebSocket, record: Record) -> None:
     params = _params(ws)
     await ws.accept()
     try:
-        await ws.close(int(params.get("code", "1000")), reason=params.get("reason"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await ws.close(int(params.get("code", "1000")), params.get("reason"))
+        record["warnings"] = _fastware_warnings(caught)
         record["closed"] = True
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -172,11 +185,31 @@ async def scope_info(ws: WebSocket, record: Record) -> None:
     await ws.accept()
     await ws.send_json(
         {
-            "spec_version": None if ws.spec_version is None else ".".join(map(str, ws.spec_version)),
+            # What the server declared, as it put it (None: it made no claim).
+            "spec_version": (ws.scope.get("asgi") or {}).get("spec_version"),
             "extensions": sorted(ws.scope.get("extensions") or {}),
             "query_string": ws.query_string,
         }
     )
+    await _wait_for_disconnect(ws, record)
+
+
+async def details(ws: WebSocket, record: Record) -> None:
+    """The Starlette-style connection details, as fastware reads them from this server's scope."""
+    await ws.accept()
+    client = ws.client
+    await ws.send_json(
+        {
+            "client": None if client is None else [client.host, client.port, type(client.port).__name__],
+            "url": ws.url,
+            "url_path": ws.url.path,
+            "query": ws.query_params.multi_items(),
+            "cookies": ws.cookies,
+            "user_before": getattr(ws.state, "user", None),  # set below by an earlier connection?
+            "lifespan": getattr(ws.state, "lifespan", None),  # what the lifespan put in the state
+        }
+    )
+    ws.state.user = "ann"
     await _wait_for_disconnect(ws, record)
 
 
@@ -210,6 +243,7 @@ ROUTES: dict[str, Handler] = {
     "/reject": reject,
     "/deny": deny,
     "/scope": scope_info,
+    "/details": details,
     "/result": result,
     "/stats": stats,
 }
@@ -217,6 +251,8 @@ ROUTES: dict[str, Handler] = {
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
+        if isinstance(scope.get("state"), dict):  # servers with lifespan state copy it into each connection
+            scope["state"]["lifespan"] = "started"
         await _lifespan(receive, send)
         return
     if scope["type"] != "websocket":

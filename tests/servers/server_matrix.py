@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from support import daphne_argv, free_port, hypercorn_argv, run_server, uvicorn_argv
+from support import daphne_argv, free_port, granian_argv, hypercorn_argv, run_server, uvicorn_argv
 
 APPS_DIR = Path(__file__).resolve().parent
 APP = "apps:app"
@@ -35,6 +35,7 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
     "daphne": lambda port: daphne_argv(APP, port),
     # Not asked for, but uvicorn's default (--ws auto) since 0.35 when websockets is installed.
     "uvicorn-sansio": lambda port: uvicorn_argv(APP, port, "--ws", "websockets-sansio"),
+    "granian": lambda port: granian_argv(APP, port),
 }
 
 

@@ -10,6 +10,7 @@ read back over /result.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import uuid
@@ -28,6 +29,8 @@ MIB = 1024 * 1024
 NON_ASCII = "héllo wörld ✓ 😀 中文 Ω"
 
 
+GRANIAN = f"granian {importlib.metadata.version('granian')}"
+
 # What a server cannot do: (case, server) -> the limitation, by name. A test for a listed pair first
 # asserts the limitation shows exactly as described (so a server that gains the feature fails the
 # test until this table is updated, like a strict xfail), then xfails with this reason.
@@ -42,7 +45,7 @@ LIMITATIONS: dict[tuple[str, str], str] = {
     ("denial_response_unregistered_status", "uvicorn-websockets"): (
         "uvicorn (websockets): a status http.HTTPStatus does not list raises ValueError in send(); HTTP 500"
     ),
-    ("app_close_reason", "daphne"): "daphne: declares no spec version and never sends a close reason (daphne #374)",
+    ("app_close_reason", "daphne"): "daphne: reports no spec_version and never sends a close reason (daphne #374)",
     ("app_close_standard_codes", "daphne"): "daphne: autobahn refuses to send 1001-1015 (only 1000 and 3000-4999)",
     ("client_close_code", "hypercorn"): "hypercorn: reports every client close as 1006 (hypercorn #127)",
     ("client_close_without_code", "hypercorn"): "hypercorn: reports every client close as 1006 (hypercorn #127)",
@@ -50,6 +53,13 @@ LIMITATIONS: dict[tuple[str, str], str] = {
     ("client_close_reason", "daphne"): "daphne: never passes a disconnect reason to the app",
     ("drop_while_sending", "hypercorn"): "hypercorn: send() after the client vanished is a silent no-op, not OSError",
     ("drop_while_sending", "daphne"): "daphne: send() after the client vanished is a silent no-op, not OSError",
+    ("accept_headers", "granian"): (
+        f"{GRANIAN}: declares ASGI 2.3 but ignores accept headers (reads only subprotocol); fastware warns"
+    ),
+    ("client_close_reason", "granian"): f"{GRANIAN}: never passes a disconnect reason to the app",
+    ("drop_while_sending", "granian"): (
+        f"{GRANIAN}: send() after the client vanished is a silent no-op, not OSError; only receive() tells"
+    ),
 }
 
 
@@ -174,11 +184,19 @@ def test_accept_headers(server: Server) -> None:
 
     headers, record = run(scenario())
     if reason := limitation("accept_headers", server):
-        # daphne declares no spec_version: fastware sends the headers (the spec-version policy, rule 3), daphne ignores them.
-        assert "unsupported" not in record
+        # The spec-version policy (/work/helpers/POLICY-spec-version.md): fastware sends the headers everywhere.
+        assert "unsupported" not in record  # NEEDS i15 on daphne (rule 3: no spec_version, no claim, sent as asked)
         assert "x-fastware" not in headers
+        if server.name == "granian":
+            # Rule 4: granian declares 2.3 and still drops them; fastware knows it and says so.
+            assert len(record["warnings"]) == 1, record
+            assert record["warnings"][0].startswith("UnsupportedByServerWarning: websocket.accept 'headers' is sent")
+            assert GRANIAN in record["warnings"][0]
+        else:
+            assert record["warnings"] == []  # daphne makes no claim (rule 3): nothing to warn about
         pytest.xfail(reason)
     assert "unsupported" not in record
+    assert record["warnings"] == []  # the server carries them: not a word
     # Mixed-case values: a server that lowercases them (as uvicorn's sansio once did) is caught.
     assert headers["x-fastware"] == "Accepted"
     assert headers["set-cookie"] == "Session=AbC"
@@ -269,8 +287,11 @@ def test_app_close_reason(server: Server) -> None:
     code, reason, record = run(_app_close(server, 4001, APP_CLOSE_REASON))
     assert "error" not in record, record
     assert code == 4001
+    # The spec-version policy: every server here declares 2.3 or later, or nothing (daphne), so not a word.
+    assert record["warnings"] == []
     if why := limitation("app_close_reason", server):
-        # daphne declares no spec version: fastware sends the reason, and daphne does not carry it.
+        # daphne declares no spec_version: under the spec-version policy (rule 3) fastware sends the reason,
+        # and daphne drops it (before that policy, fastware left it out); either way the client sees "".
         assert reason == ""
         pytest.xfail(why)
     assert reason == APP_CLOSE_REASON
@@ -330,6 +351,7 @@ DROP_CODES = {
     "uvicorn-sansio": 1005,
     "hypercorn": 1006,
     "daphne": 1006,
+    "granian": 1005,
 }
 
 
@@ -354,7 +376,7 @@ def test_drop_while_sending(server: Server) -> None:
     if reason := limitation("drop_while_sending", server):
         assert record["gave_up_after"] > 0  # it kept sending into the void until its deadline
         pytest.xfail(reason)
-    assert record["disconnect"] == {"code": 1006, "reason": ""}
+    assert record.get("disconnect") == {"code": 1006, "reason": ""}, record
 
 
 # What each server says about itself -----------------------------------------
@@ -364,8 +386,9 @@ SCOPES = {
     "uvicorn-wsproto": ("2.4", ["websocket.http.response"]),
     "uvicorn-sansio": ("2.4", ["websocket.http.response"]),
     "hypercorn": ("2.3", ["websocket.http.response"]),
-    # No spec_version in the scope: fastware records it as unknown (ASGI would read 2.0).
+    # No spec_version in the scope: the server makes no claim (ASGI reads it as 2.0; fastware as unknown).
     "daphne": (None, []),
+    "granian": ("2.3", ["http.response.pathsend", "websocket.http.response"]),
 }
 
 
@@ -378,3 +401,30 @@ def test_scope_spec_version_and_extensions(server: Server) -> None:
     info = run(scenario())
     assert (info["spec_version"], info["extensions"]) == SCOPES[server.name]
     assert info["query_string"] == "q=%C3%A9"
+
+
+# Servers without lifespan state (ASGI "state" in the lifespan scope): nothing to read in ws.state.
+NO_LIFESPAN_STATE = {"daphne"}
+
+
+def test_connection_details_and_state(server: Server) -> None:
+    # ws.client, url, query_params, cookies read as Starlette reads them; ws.state is per connection.
+    async def scenario() -> list[Any]:
+        infos = []
+        for _ in range(2):
+            async with client(
+                f"{server.url}/details?a=1&a=2&b=%C3%A9", additional_headers={"Cookie": "sid=abc; theme=dark"}
+            ) as ws:
+                infos.append(json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)))
+        return infos
+
+    first, second = run(scenario())
+    host, port, port_type = first["client"]
+    assert (host, port_type) == ("127.0.0.1", "int") and port > 0  # granian gives a str: read as an int
+    assert first["url"] == f"{server.url}/details?a=1&a=2&b=%C3%A9"
+    assert first["url_path"] == "/details"
+    assert first["query"] == [["a", "1"], ["a", "2"], ["b", "é"]]
+    assert first["cookies"] == {"sid": "abc", "theme": "dark"}
+    assert first["user_before"] is None and second["user_before"] is None  # the first one's user did not leak
+    expected = None if server.name in NO_LIFESPAN_STATE else "started"
+    assert first["lifespan"] == second["lifespan"] == expected

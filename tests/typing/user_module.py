@@ -51,7 +51,8 @@ async def fastware_typed(scope: fastware.Scope, receive: fastware.Receive, send:
     assert_type(ws.headers, dict[str, str])
     assert_type(ws.path_params, dict[str, Any])
     assert_type(ws.query_string, str)
-    assert_type(ws.state, fastware.State)
+    assert_type(ws.connection_state, fastware.State)
+    assert_type(ws.state, fastware.StateNamespace)
     await ws.close(4000, reason="bye")
     # fastware's aliases are Starlette's: they pass straight on.
     starlette_scope: starlette.types.Scope = scope

@@ -96,7 +96,7 @@ async def test_a_send_finishing_after_the_disconnect_does_not_move_the_state_bac
     assert info.value.code == WS_4001_CLIENT
     server.hold.set()
     await sending  # the server took it before the client left: it succeeds
-    assert (ws.state, ws.close_code, ws.close_reason) == (State.DISCONNECTED, WS_4001_CLIENT, "bye")
+    assert (ws.connection_state, ws.close_code, ws.close_reason) == (State.DISCONNECTED, WS_4001_CLIENT, "bye")
     # Nothing reaches the server any more, and a receive raises at once instead of hanging.
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.send_text("late")
@@ -115,7 +115,7 @@ async def test_a_close_finishing_after_the_disconnect_does_not_move_the_state_ba
         await ws.receive_text()
     server.hold.set()
     await closing
-    assert (ws.state, ws.close_code) == (State.DISCONNECTED, WS_4001_CLIENT)
+    assert (ws.connection_state, ws.close_code) == (State.DISCONNECTED, WS_4001_CLIENT)
 
 
 # A close in progress ----------------------------------------------------------------------
@@ -126,7 +126,7 @@ async def test_a_close_in_progress_is_seen_by_every_other_task_at_once() -> None
     server.hold = asyncio.Event()
     closing = asyncio.create_task(ws.close(4000))
     await server.entered.wait()
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
     with pytest.raises(WebSocketStateError, match="close\\(\\) was already called"):
         await ws.send_text("x")
     with pytest.raises(WebSocketStateError, match="close\\(\\) was already called"):
@@ -144,7 +144,7 @@ async def test_a_cancelled_close_counts_as_sent() -> None:
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.01):
             await ws.close(4000)
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
     await ws.close()
     with pytest.raises(WebSocketStateError):
         await ws.send_text("x")
@@ -152,7 +152,7 @@ async def test_a_cancelled_close_counts_as_sent() -> None:
     # The client's disconnect can still be read.
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.receive_text()
-    assert (info.value.code, ws.state) == (1000, State.DISCONNECTED)
+    assert (info.value.code, ws.connection_state) == (1000, State.DISCONNECTED)
 
 
 async def test_a_cancelled_accept_counts_as_sent() -> None:
@@ -162,7 +162,7 @@ async def test_a_cancelled_accept_counts_as_sent() -> None:
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.01):
             await ws.accept("chat")
-    assert (ws.state, ws.subprotocol) == (State.CONNECTED, "chat")
+    assert (ws.connection_state, ws.subprotocol) == (State.CONNECTED, "chat")
     with pytest.raises(WebSocketStateError, match="already accepted"):
         await ws.accept()
     assert server.types() == ["websocket.accept"]
@@ -174,10 +174,10 @@ async def test_an_accept_cancelled_before_the_connect_arrived_can_be_retried() -
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.01):
             await ws.accept()
-    assert (ws.state, server.sent) == (State.CONNECTING, [])
+    assert (ws.connection_state, server.sent) == (State.CONNECTING, [])
     server.incoming.put_nowait(CONNECT)
     await ws.accept()
-    assert (ws.state, server.types()) == (State.CONNECTED, ["websocket.accept"])
+    assert (ws.connection_state, server.types()) == (State.CONNECTED, ["websocket.accept"])
 
 
 # The client leaves: which task notices first does not matter ------------------------------
@@ -189,14 +189,14 @@ async def test_a_failed_send_then_the_real_disconnect() -> None:
     server.gone = True
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.send_text("x")
-    assert (info.value.code, ws.state, ws.close_code) == (WS_1006_ABNORMAL, State.LOST, WS_1006_ABNORMAL)
+    assert (info.value.code, ws.connection_state, ws.close_code) == (WS_1006_ABNORMAL, State.LOST, WS_1006_ABNORMAL)
     server.incoming.put_nowait({"type": "websocket.receive", "text": "sent before it left"})
     server.incoming.put_nowait(disconnect())
     assert await ws.receive_text() == "sent before it left"
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.receive_text()
     assert (info.value.code, info.value.reason) == (WS_4001_CLIENT, "bye")
-    assert (ws.state, ws.close_code, ws.close_reason) == (State.DISCONNECTED, WS_4001_CLIENT, "bye")
+    assert (ws.connection_state, ws.close_code, ws.close_reason) == (State.DISCONNECTED, WS_4001_CLIENT, "bye")
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.send_text("late")
     assert info.value.code == WS_4001_CLIENT
@@ -215,7 +215,7 @@ async def test_the_reader_first_then_a_send_fails() -> None:
     with pytest.raises(WebSocketDisconnect) as info:
         await sending
     assert info.value.code == WS_4001_CLIENT
-    assert (ws.state, ws.close_code, ws.close_reason) == (State.DISCONNECTED, WS_4001_CLIENT, "bye")
+    assert (ws.connection_state, ws.close_code, ws.close_reason) == (State.DISCONNECTED, WS_4001_CLIENT, "bye")
 
 
 async def test_a_reader_already_waiting_gets_the_real_code_after_a_send_failed() -> None:
@@ -256,7 +256,7 @@ async def test_every_send_once_the_client_is_gone_raises_the_disconnect(state: S
         with pytest.raises(WebSocketDisconnect):
             await send
     await ws.close()
-    assert ws.state is state
+    assert ws.connection_state is state
     assert server.sent == []
 
 
@@ -280,7 +280,7 @@ async def test_a_message_that_is_not_a_mapping_is_a_server_protocol_error(messag
     ws, _ = await accepted(message)
     with pytest.raises(ServerProtocolError, match=f"returned {type(message).__name__}, not an ASGI message"):
         await receive(ws)
-    assert ws.state is State.CONNECTED
+    assert ws.connection_state is State.CONNECTED
 
 
 @pytest.mark.parametrize("mode", ["text", "binary"])

@@ -140,7 +140,7 @@ async def test_uvicorn_client_disconnected_becomes_websocket_disconnect() -> Non
         server.send_error = ClientDisconnected()
         with pytest.raises(WebSocketDisconnect) as info:
             await send(ws)
-        assert (info.value.code, info.value.reason, ws.state) == (1006, "", State.LOST)
+        assert (info.value.code, info.value.reason, ws.connection_state) == (1006, "", State.LOST)
         # Now known to be gone: a further send raises the same before it reaches the server.
         server.send_error = None
         with pytest.raises(WebSocketDisconnect) as info:
@@ -157,11 +157,11 @@ async def test_close_while_the_client_vanished_is_a_no_op() -> None:
     ws, server = await accepted({"type": "websocket.disconnect", "code": 4001, "reason": "bye"})
     server.send_error = ClientDisconnected()
     await ws.close(4000, reason="bye")
-    assert (ws.state, ws.close_code) == (State.CLOSED, 1006)
+    assert (ws.connection_state, ws.close_code) == (State.CLOSED, 1006)
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.receive_text()
     assert (info.value.code, info.value.reason) == (4001, "bye")
-    assert (ws.state, ws.close_code, ws.close_reason) == (State.DISCONNECTED, 4001, "bye")
+    assert (ws.connection_state, ws.close_code, ws.close_reason) == (State.DISCONNECTED, 4001, "bye")
 
 
 async def test_close_after_connection_lost_is_a_no_op() -> None:

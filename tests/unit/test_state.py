@@ -72,7 +72,7 @@ async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
             await ws.receive_raw()
         else:
             await SENDS[msg_type](ws)
-    assert ws.state is state
+    assert ws.connection_state is state
     # Leave only what the test itself queues.
     while not server.incoming.empty():
         server.incoming.get_nowait()
@@ -95,19 +95,19 @@ async def test_send_pairs(state: State, msg_type: str) -> None:
         expected = last[1]
     if (state, msg_type) in NO_OPS:
         await SENDS[msg_type](ws)
-        assert (ws.state, server.sent) == (state, [])
+        assert (ws.connection_state, server.sent) == (state, [])
     elif state in GONE_STATES:
         # The client is gone: every send raises what a sender gets when it leaves.
         with pytest.raises(WebSocketDisconnect):
             await SENDS[msg_type](ws)
-        assert (ws.state, server.sent) == (state, [])
+        assert (ws.connection_state, server.sent) == (state, [])
     elif expected is None:
         with pytest.raises(WebSocketStateError, match=f"Cannot send '{msg_type}' in state {effective.name}"):
             await SENDS[msg_type](ws)
-        assert (ws.state, server.sent) == (effective, [])
+        assert (ws.connection_state, server.sent) == (effective, [])
     else:
         await SENDS[msg_type](ws)
-        assert ws.state is expected
+        assert ws.connection_state is expected
         assert server.types() == [msg_type]
 
 
@@ -120,10 +120,10 @@ async def test_receive_pairs(state: State, msg_type: str) -> None:
     if expected is None:
         with pytest.raises(ServerProtocolError, match=f"Unexpected ASGI message '{msg_type}' from the server"):
             await ws.receive_raw()
-        assert ws.state is state
+        assert ws.connection_state is state
     else:
         assert await ws.receive_raw() == RECEIVES[msg_type]
-        assert ws.state is expected
+        assert ws.connection_state is expected
 
 
 async def test_nothing_is_received_after_disconnect() -> None:
@@ -141,9 +141,9 @@ async def test_a_last_part_moves_on(msg_type: str) -> None:
     ws, server = await in_state(source)
     more = messages.parse({**EXAMPLES[msg_type], key: True})
     await ws.send_message(more)
-    assert ws.state is source
+    assert ws.connection_state is source
     await ws.send_message(messages.parse({**EXAMPLES[msg_type], key: False}))
-    assert ws.state is final_state
+    assert ws.connection_state is final_state
     assert [m.get(key) for m in server.sent] == [True, False]
 
 

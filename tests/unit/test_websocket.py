@@ -123,13 +123,13 @@ async def test_accept_reads_connect_then_sends_accept() -> None:
     ws, server = make(CONNECT)
     await ws.accept()
     assert server.sent == [{"type": "websocket.accept"}]
-    assert ws.state is State.CONNECTED
+    assert ws.connection_state is State.CONNECTED
 
 
 async def test_accept_after_connect_read_by_receive_raw() -> None:
     ws, server = make(CONNECT)
     assert await ws.receive_raw() == CONNECT
-    assert ws.state is State.HANDSHAKE
+    assert ws.connection_state is State.HANDSHAKE
     await ws.accept()
     assert server.types() == ["websocket.accept"]
 
@@ -177,7 +177,7 @@ async def test_accept_bad_headers_send_nothing(headers: Any, error: type[Excepti
     with pytest.raises(error, match=match):
         await ws.accept(headers=headers)
     assert server.sent == []
-    assert ws.state is State.CONNECTING
+    assert ws.connection_state is State.CONNECTING
 
 
 async def test_accept_headers_sent_with_a_warning_to_an_older_server() -> None:
@@ -303,7 +303,7 @@ async def test_send_oserror_becomes_disconnect_1006() -> None:
     server.send_error = ConnectionResetError("peer gone")
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.send_text("x")
-    assert (info.value.code, ws.state, ws.close_code) == (WS_1006_ABNORMAL, State.LOST, WS_1006_ABNORMAL)
+    assert (info.value.code, ws.connection_state, ws.close_code) == (WS_1006_ABNORMAL, State.LOST, WS_1006_ABNORMAL)
     with pytest.raises(WebSocketDisconnect):
         await ws.send_text("again")
 
@@ -315,7 +315,7 @@ async def test_close_defaults_to_1000() -> None:
     ws, server = await accepted()
     await ws.close()
     assert server.sent == [{"type": "websocket.close", "code": WS_1000_NORMAL_CLOSURE}]
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
 
 
 async def test_close_with_reason() -> None:
@@ -342,7 +342,7 @@ async def test_close_before_accept_rejects_handshake() -> None:
     ws, server = make(CONNECT)
     await ws.close()
     assert server.sent == [{"type": "websocket.close", "code": WS_1000_NORMAL_CLOSURE}]
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
 
 
 async def test_close_after_disconnect_is_a_no_op() -> None:
@@ -359,7 +359,7 @@ async def test_close_code_an_endpoint_may_not_send(code: int) -> None:
     with pytest.raises(WebSocketValueError, match=f"'code' may not be {code}"):
         await ws.close(code)
     assert server.sent == []
-    assert ws.state is State.CONNECTED
+    assert ws.connection_state is State.CONNECTED
 
 
 @pytest.mark.parametrize("code", ["4001", 4001.0, True, None])
@@ -431,7 +431,7 @@ async def test_disconnect_raises_with_code_and_reason() -> None:
     with pytest.raises(WebSocketDisconnect) as info:
         await ws.receive_text()
     assert (info.value.code, info.value.reason) == (4001, "gone")
-    assert (ws.close_code, ws.close_reason, ws.state) == (4001, "gone", State.DISCONNECTED)
+    assert (ws.close_code, ws.close_reason, ws.connection_state) == (4001, "gone", State.DISCONNECTED)
 
 
 @pytest.mark.parametrize("method", ["receive_text", "receive_bytes", "receive_json", "receive_raw", "_receive_data"])
@@ -465,7 +465,7 @@ async def test_receive_raw_returns_messages_as_received() -> None:
     ws, _ = await accepted(text("a"), disconnect(1001))
     assert await ws.receive_raw() == text("a")
     assert await ws.receive_raw() == disconnect(1001)
-    assert ws.state is State.DISCONNECTED
+    assert ws.connection_state is State.DISCONNECTED
 
 
 async def test_receive_data_returns_message_and_raises_on_disconnect() -> None:
@@ -528,7 +528,7 @@ async def test_denial_response() -> None:
         {"type": "websocket.http.response.start", "status": 401, "headers": [(b"www-authenticate", b"Bearer")]},
         {"type": "websocket.http.response.body", "body": b"no", "more_body": False},
     ]
-    assert ws.state is State.CLOSED
+    assert ws.connection_state is State.CLOSED
 
 
 @DENIAL

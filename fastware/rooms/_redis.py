@@ -1,0 +1,468 @@
+"""RedisBackend: each room a Redis stream plus a small hash, shared by every process on the same Redis.
+
+Keys (the ``{room}`` hash tag keeps a room's keys in one cluster slot):
+
+- ``<prefix>:{<room>}:log``: a stream; entry id ``<offset>-0``, fields ``e`` (epoch) and ``d`` (JSON text);
+  trimmed to ``history`` entries (exact ``MAXLEN``).
+- ``<prefix>:{<room>}:meta``: a hash; ``e`` the epoch (random, made when the hash is missing), ``o`` the
+  last offset.
+- ``<prefix>:{<room>}:pub:<token>``: for 60 s after a publish, its result, so that a publish retried
+  after a lost reply returns the first append's position instead of appending again.
+
+Both ``log`` and ``meta`` expire ``retention`` seconds after the room's last message; this process
+refreshes that for rooms with local members, so a quiet room does not expire under them.
+
+Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
+old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
+offset stored, the TTLs refreshed and the idempotency token set, all atomically; appends issued at
+the same time share one pipeline. One reader task per
+process reads every room with local members with ``XREAD BLOCK`` from the last offset it dispatched;
+``CLIENT UNBLOCK`` wakes it when rooms are joined. redis-py's PubSub is not used: it is at-most-once
+and resubscribes silently. Gaps are found from offsets and epochs, never assumed away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+try:
+    import redis
+    import redis.asyncio as aioredis
+    from redis.asyncio.connection import AbstractConnection
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import NoScriptError, RedisError, ResponseError
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("RedisBackend needs the redis package (redis-py): pip install 'fastware[redis]'") from exc
+
+from ._backend import Entry, Head, Span
+from ._errors import BackendUnavailable
+
+# redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
+_GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
+READ_BATCH = 1000  # entries per room per XREAD
+APPEND_BATCH = 500  # appends sent together in one pipeline at most
+TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
+PUBLISH_ATTEMPTS = 3
+PUBLISH_BACKOFF = (0.05, 0.25)  # seconds before the 2nd and 3rd attempt
+UNBLOCK_TRIES = 100  # x 5 ms: how long a wake-up keeps trying to reach a reader about to block
+
+_APPEND = """
+local done = redis.call('GET', KEYS[3])
+if done then
+  local sep = string.find(done, ':', 1, true)
+  return {string.sub(done, 1, sep - 1), tonumber(string.sub(done, sep + 1))}
+end
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'o')) + 1
+local id = string.format('%d-0', offset)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id, 'e', epoch, 'd', ARGV[1])
+redis.call('HSET', KEYS[1], 'o', offset)
+if ARGV[4] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+redis.call('SET', KEYS[3], epoch .. ':' .. string.format('%d', offset), 'EX', ARGV[5])
+return {epoch, offset}
+"""
+
+_HEAD = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local first = last + 1
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if oldest[1] then
+  first = tonumber(string.match(oldest[1][1], '^(%d+)'))
+end
+if ARGV[2] ~= '0' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  if oldest[1] then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+end
+return {epoch, first, last}
+"""
+
+_RANGE = """
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  return {'', 0, {}}
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'o'))
+local start = string.format('%d-0', tonumber(ARGV[1]) + 1)
+return {epoch, last, redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[2])}
+"""
+
+
+def _new_epoch() -> str:
+    return secrets.token_hex(6)
+
+
+class _Append(NamedTuple):
+    room: str
+    keys: tuple[str, str, str]
+    args: tuple[str | int, ...]
+    future: asyncio.Future[tuple[str, int]]
+
+
+def _settle(item: _Append, *, result: tuple[str, int] | None = None, exc: BaseException | None = None) -> None:
+    if item.future.done():  # its publisher was cancelled meanwhile
+        return
+    if exc is not None:
+        item.future.set_exception(exc)
+    else:
+        assert result is not None
+        item.future.set_result(result)
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    text = str(exc)
+    return "connecting to" in text or "No connection available" in text or "Too many connections" in text
+
+
+def _entry(raw: Any) -> Entry:
+    entry_id, fields = raw
+    if not isinstance(fields, dict):  # XRANGE inside Lua: a flat [field, value, ...] list
+        fields = dict(zip(fields[::2], fields[1::2], strict=True))
+    return Entry(int(entry_id.partition("-")[0]), fields["e"], fields["d"])
+
+
+class RedisBackend:
+    """Room logs in Redis (streams), shared by every ``Rooms`` on the same Redis: workers, hosts, jobs.
+
+    ``url``: a ``redis://`` or ``rediss://`` URL. ``history``: messages kept per room (exactly).
+    ``retention``: seconds a room's log is kept after its last message while no process has members
+    in it (``None``: until trimmed by ``history``). ``prefix``: of every key. ``timeout``: seconds a
+    command may take before it counts as failed. ``max_connections``: of the pool for publishes and
+    catch-up reads (the reader has its own connection). Needs ``pip install 'fastware[redis]'``.
+
+    Redis must keep its data for positions to survive a Redis restart (``appendonly yes``); without
+    it, a restart shows as a new epoch: ``PositionGone`` for every member and old position, never a gap.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        history: int = 1000,
+        retention: float | None = 60.0,
+        prefix: str = "fastware:rooms",
+        timeout: float = 5.0,
+        max_connections: int = 50,
+    ) -> None:
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise ValueError(f"history must be a positive int, got {history!r}")
+        if retention is not None and not retention > 0:
+            raise ValueError(f"retention must be a positive number of seconds or None, got {retention!r}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.url: str = url
+        self.history: int = history
+        self.retention: float | None = retention
+        self.prefix: str = prefix
+        self.timeout: float = timeout
+        self.max_connections: int = max_connections
+        self._ttl_ms = "0" if retention is None else str(max(1, round(retention * 1000)))
+        self._client: aioredis.Redis | None = None
+        self._reader: tuple[aioredis.ConnectionPool, AbstractConnection] | None = None
+        self._reader_id = 0
+        self._stream_keys: dict[str, bytes] = {}
+        self._room_by_key: dict[str, str] = {}
+        self._reading = False
+        self._woken = False
+        self._unblocker: asyncio.Task[None] | None = None
+        self._appends: list[_Append] = []
+        self._appender: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.url!r}, history={self.history}, retention={self.retention})"
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _pool(self, socket_timeout: float, max_connections: int) -> aioredis.ConnectionPool:
+        # No automatic retries: a retried XADD is a duplicate; publish retries itself, idempotently.
+        # RESP2: under RESP3, redis-py 8's pool did not notice connections the server had closed.
+        # A blocking pool: a burst of publishes waits for a connection (up to `timeout`) instead of failing.
+        return aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=max_connections,
+            timeout=self.timeout,
+            protocol=2,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_error=[],
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=self.timeout,
+        )
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise RuntimeError("RedisBackend is not open: use it through `async with Rooms(backend):`")
+        return self._client
+
+    async def open(self) -> None:
+        if self._client is not None:
+            raise RuntimeError("this RedisBackend is already in use by a running Rooms; give each Rooms its own")
+        self._client = aioredis.Redis.from_pool(self._pool(self.timeout, self.max_connections))
+        self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()
+        self._head_sha = hashlib.sha1(_HEAD.encode()).hexdigest()
+        self._range_sha = hashlib.sha1(_RANGE.encode()).hexdigest()
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(f"cannot reach Redis at {self.url}: {exc}") from exc
+
+    async def close(self) -> None:
+        appender, self._appender = self._appender, None
+        if appender is not None and not appender.done():
+            # Appends already handed to Redis finish (or fail) within `timeout`, each with its answer.
+            await asyncio.wait({appender}, timeout=PUBLISH_ATTEMPTS * self.timeout + 1)
+            appender.cancel()
+        pending, self._appends = self._appends, []
+        for item in pending:  # never sent
+            _settle(item, exc=BackendUnavailable(f"could not append to room {item.room!r}: the backend closed"))
+        unblocker, self._unblocker = self._unblocker, None
+        if unblocker is not None:
+            unblocker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await unblocker
+        await self._drop_reader()
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+
+    async def _drop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            pool, conn = reader
+            with contextlib.suppress(RedisError, OSError):
+                await conn.disconnect()
+            with contextlib.suppress(RedisError, OSError):
+                await pool.aclose()
+
+    async def _reader_connection(self) -> AbstractConnection:
+        if self._reader is None:
+            # A dedicated connection: XREAD BLOCK holds it, and CLIENT UNBLOCK needs its id. Any error
+            # drops it, so a new connection always has its id asked anew.
+            pool = self._pool(self.timeout, 1)
+            try:
+                conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
+                await conn.send_command("CLIENT", "ID")
+                self._reader_id = int(await conn.read_response())
+            except BaseException:
+                await pool.aclose()
+                raise
+            self._reader = pool, conn
+        return self._reader[1]
+
+    def _pack_xread(self, cursors: Mapping[str, int], block_ms: int) -> bytes:
+        # XREAD over many rooms is the reader's hot path: packed here once per call from cached key
+        # parts (redis-py's generic packing costs ~15 ms for 1,000 rooms).
+        keys = self._stream_keys
+        parts = [
+            b"*%d\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n%s$5\r\nBLOCK\r\n%s$7\r\nSTREAMS\r\n"
+            % (6 + 2 * len(cursors), _bulk(b"%d" % READ_BATCH), _bulk(b"%d" % block_ms))
+        ]
+        for room in cursors:
+            key = keys.get(room)
+            if key is None:
+                if len(keys) > 10_000:  # rooms come and go: keep the caches bounded
+                    keys.clear()
+                    self._room_by_key.clear()
+                name = self._keys(room)[1]
+                self._room_by_key[name] = room
+                key = keys[room] = _bulk(name.encode())
+            parts.append(key)
+        parts.extend(_bulk(b"%d-0" % cursor) for cursor in cursors.values())
+        return b"".join(parts)
+
+    def _keys(self, room: str) -> tuple[str, str]:
+        return f"{self.prefix}:{{{room}}}:meta", f"{self.prefix}:{{{room}}}:log"
+
+    # -- the protocol ----------------------------------------------------------------------------
+
+    async def append(self, room: str, text: str) -> tuple[str, int]:
+        # Appends issued at the same time go to Redis together, in one pipeline (one write, one read
+        # instead of one round trip each); each keeps its own token, result and error.
+        meta, log = self._keys(room)
+        token = f"{self.prefix}:{{{room}}}:pub:{secrets.token_hex(8)}"
+        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        self._appends.append(
+            _Append(room, (meta, log, token), (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL), future)
+        )
+        if self._appender is None or self._appender.done():
+            self._appender = asyncio.get_running_loop().create_task(self._append_all())
+        return await future
+
+    async def _append_all(self) -> None:
+        while self._appends:
+            batch, self._appends = self._appends[:APPEND_BATCH], self._appends[APPEND_BATCH:]
+            try:
+                await self._append_batch(batch)
+            except BaseException as exc:  # never leave a publisher waiting (cancelled at close, a bug...)
+                for item in batch:
+                    _settle(
+                        item,
+                        exc=BackendUnavailable(f"could not append to room {item.room!r}: {exc!r}", maybe_appended=True),
+                    )
+                if not isinstance(exc, Exception):
+                    raise
+
+    async def _append_batch(self, batch: list[_Append]) -> None:
+        """Run the append script for each item, retrying (the same tokens: never twice) what failed."""
+        pending = [item for item in batch if not item.future.done()]
+        maybe_appended = False
+        error: BaseException | None = None
+        attempt = 0
+        while pending and attempt < PUBLISH_ATTEMPTS:
+            if attempt:
+                await asyncio.sleep(PUBLISH_BACKOFF[attempt - 1])
+            attempt += 1
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for item in pending:
+                        pipe.evalsha(self._append_sha, 3, *item.keys, *item.args)
+                    replies = await pipe.execute(raise_on_error=False)
+            except (RedisError, OSError) as exc:
+                error = exc
+                # A failed connect or no free connection sent nothing; any other failure may have lost
+                # the replies of appends that ran.
+                maybe_appended = maybe_appended or not _never_sent(exc)
+                continue
+            retry = []
+            for item, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, NoScriptError):
+                    retry.append(item)  # Redis restarted and lost its script cache: load it, run again
+                elif isinstance(reply, Exception):
+                    # The server refused (out of memory, read-only replica...): the script stopped before
+                    # XADD or after everything, so nothing half-done is left, and nothing to retry.
+                    _settle(item, exc=BackendUnavailable(f"Redis refused to append to room {item.room!r}: {reply}"))
+                else:
+                    _settle(item, result=(str(reply[0]), int(reply[1])))
+            if retry:
+                try:
+                    await self.client.script_load(_APPEND)
+                except (RedisError, OSError) as exc:
+                    error = exc
+                else:
+                    attempt -= 1  # not a failure of the append itself
+            pending = retry
+        for item in pending:
+            _settle(
+                item,
+                exc=BackendUnavailable(
+                    f"could not append to room {item.room!r} after {PUBLISH_ATTEMPTS} attempts: {error}"
+                    + ("; the message may have been appended once (never twice)" if maybe_appended else ""),
+                    maybe_appended=maybe_appended,
+                ),
+            )
+
+    async def heads(self, rooms: Sequence[str]) -> list[Head]:
+        async def call() -> Any:
+            return await self._scripts(
+                _HEAD, self._head_sha, [(*self._keys(room), _new_epoch(), self._ttl_ms) for room in rooms]
+            )
+
+        replies = await self._idempotent(call, "cannot read the rooms' heads from Redis")
+        return [Head(str(epoch), int(first), int(last)) for epoch, first, last in replies]
+
+    async def range(self, room: str, after: int, limit: int) -> Span:
+        async def call() -> Any:
+            (reply,) = await self._scripts(_RANGE, self._range_sha, [(*self._keys(room), after, limit)])
+            return reply
+
+        epoch, last, raw = await self._idempotent(call, f"cannot read room {room!r} from Redis")
+        if not epoch:
+            return Span(None, 0, [])
+        return Span(str(epoch), int(last), [_entry(item) for item in raw])
+
+    async def _scripts(self, script: str, sha: str, calls: list[tuple[str | int, ...]]) -> list[Any]:
+        """Run a two-key script once per call, in one pipeline; its replies, or the first error raised.
+
+        EVALSHA directly: redis-py's Script in a pipeline asks SCRIPT EXISTS first, a round trip more.
+        """
+        for loaded in (False, True):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for args in calls:
+                    pipe.evalsha(sha, 2, *args)
+                replies = await pipe.execute(raise_on_error=False)
+            if loaded or not any(isinstance(r, NoScriptError) for r in replies):
+                break
+            await self.client.script_load(script)  # Redis restarted and lost its script cache
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return list(replies)
+
+    async def _idempotent(self, call: Callable[[], Awaitable[Any]], what: str) -> Any:
+        # Safe to run twice (reads; an epoch made only if missing): one retry at once, because the
+        # first command on a pooled connection that a restarted Redis closed fails without being sent.
+        for attempt in range(2):
+            try:
+                return await call()
+            except ResponseError as exc:
+                raise BackendUnavailable(f"{what}: {exc}") from exc
+            except (RedisError, OSError) as exc:
+                if attempt:
+                    raise BackendUnavailable(f"{what}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def read(self, cursors: Mapping[str, int], timeout: float) -> list[tuple[str, list[Entry]]]:
+        if self._woken:
+            self._woken = False
+            return []
+        try:
+            conn = await self._reader_connection()
+            self._reading = True
+            try:
+                await conn.send_packed_command(self._pack_xread(cursors, max(1, round(timeout * 1000))), False)
+                reply: Any = await conn.read_response(timeout=timeout + self.timeout)
+            finally:
+                self._reading = False
+        except (RedisError, OSError) as exc:
+            await self._drop_reader()
+            raise BackendUnavailable(f"reading the rooms from Redis failed: {exc}") from exc
+        except BaseException:
+            # Cancelled mid-command: the connection's state is unknown; never reuse it.
+            await self._drop_reader()
+            raise
+        if not reply:
+            return []
+        by_key = self._room_by_key
+        return [(by_key[key], [_entry(item) for item in items]) for key, items in reply]
+
+    def wake(self) -> None:
+        self._woken = True
+        if self._reading and self._client is not None and (self._unblocker is None or self._unblocker.done()):
+            self._unblocker = asyncio.get_running_loop().create_task(self._unblock())
+
+    async def _unblock(self) -> None:
+        # The XREAD may not have reached Redis yet (CLIENT UNBLOCK then answers 0): try again shortly.
+        for _ in range(UNBLOCK_TRIES):
+            if not (self._reading and self._woken and self._client is not None):
+                return
+            try:
+                if await self._client.client_unblock(self._reader_id):
+                    return
+            except (RedisError, OSError):
+                return
+            await asyncio.sleep(0.005)
