@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from fastware import _validation
 from fastware._generated import checks as _checks
+from fastware._generated import metadata as _metadata
 from fastware._generated.methods import WebSocketMethods
 from fastware._state import DATA_RECEIVE_STATES, HINTS, TRANSITIONS, State
 from fastware.errors import (
@@ -61,6 +62,9 @@ def _json_dumps(data: Any) -> str | bytes:
 
 
 _json_loads: Callable[[str | bytes], Any] = json.loads
+
+# The close code of a websocket.disconnect that carries none: the schema's default, read once here.
+_NO_CODE: int = _metadata.MESSAGES["websocket.disconnect"]["keys"]["code"]["default"]
 
 # Messages that answer websocket.connect; sending one first receives the connect.
 _HANDSHAKE_REPLIES = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
@@ -218,6 +222,11 @@ class WebSocket(WebSocketMethods):
         self._set_state(State.DISCONNECTED)
         return WebSocketDisconnect(1006)
 
+    def _disconnected(self) -> WebSocketDisconnect:
+        """The exception for a receive once the disconnect is known: its code, or the schema's default."""
+        code = self._close_code
+        return WebSocketDisconnect(_NO_CODE if code is None else code, self._close_reason)
+
     def _apply_received(self, message: Message) -> None:
         """Apply the transition of a received message (validated mode checked it in receive())."""
         msg_type = message.get("type")
@@ -233,7 +242,7 @@ class WebSocket(WebSocketMethods):
     def _after_receive(self, message: Message) -> None:
         self._apply_received(message)
         if self._state is State.DISCONNECTED:
-            raise WebSocketDisconnect(self._close_code or 1005, self._close_reason)
+            raise self._disconnected()
 
     async def _wait(self, timeout: float | None) -> Message:
         if timeout is None:
@@ -246,7 +255,7 @@ class WebSocket(WebSocketMethods):
     async def _receive_message(self, timeout: float | None) -> Message:
         state = self._state
         if state is State.DISCONNECTED:
-            raise WebSocketDisconnect(self._close_code or 1005, self._close_reason)
+            raise self._disconnected()
         if state not in DATA_RECEIVE_STATES:
             raise WebSocketStateError("receive data", state.name, HINTS[state])
         message = await self._wait(timeout)
@@ -263,7 +272,7 @@ class WebSocket(WebSocketMethods):
         received, a further call raises WebSocketDisconnect at once.
         """
         if self._state is State.DISCONNECTED:
-            raise WebSocketDisconnect(self._close_code or 1005, self._close_reason)
+            raise self._disconnected()
         message = await self._wait(timeout)
         self._apply_received(message)
         return message
