@@ -5,6 +5,7 @@ The ASGI WebSocket protocol is written down once, as a JSON Schema
 methods and the reference docs are generated from it.
 """
 
+from fastware._accel import SPEEDUPS, Speedups
 from fastware._state import State
 from fastware.errors import (
     FrameTypeError,
@@ -20,9 +21,11 @@ from fastware.errors import (
 from fastware.websocket import WebSocket
 
 __all__ = [
+    "SPEEDUPS",
     "FrameTypeError",
     "InvalidJSONError",
     "ServerProtocolError",
+    "Speedups",
     "State",
     "UnsupportedByServerError",
     "WebSocket",
