@@ -123,23 +123,26 @@ step_new(PyObject *ws, PyObject *call, PyObject *message, PyObject *func, PyObje
     return (PyObject *)self;
 }
 
-/* obj.name for the attributes the hot path reads (_open, _send, _receive), which WebSocket keeps in
- * __slots__. PyObject_GetAttr() would give the same value and errors, at about 120 more instructions
- * a read (measured on 3.11 with cachegrind: 4,855 -> 5,329 instructions per text echo), so the slot
- * is read at its offset when that is known to be what the attribute lookup would do:
+/* The attributes the hot path reads (_open, _send, _receive), which WebSocket keeps in __slots__.
+ * PyObject_GetAttr() costs about 120 instructions a read more than reading the slot (measured on
+ * 3.11 with cachegrind: 4,855 -> 5,329 instructions per text echo), so the slot is read at its
+ * offset when that is known to be what the attribute lookup would do:
  *
- *  - the offset comes from the member descriptor the type's attribute lookup finds, and is trusted only
- *    for an object of a type that descriptor applies to (PyObject_TypeCheck on the descriptor's class,
- *    the check member_get itself makes), so a test double with a borrowed descriptor is never read
- *    out of bounds: it takes PyObject_GetAttr, which raises the TypeError Python raises;
- *  - it is cached per attribute for one exact type and that type's tp_version_tag, which CPython resets
- *    whenever the type or a base is changed (PyType_Modified), so a property put on the class later is
- *    seen at once.
+ *  - the offset comes from the member descriptor the instance lookup finds in the type's MRO, and is
+ *    trusted only for objects that descriptor applies to (PyObject_TypeCheck on the descriptor's
+ *    class, the check member_get itself makes): a test double holding another class's slot
+ *    descriptor is never read out of bounds, it runs the Python method, which raises Python's
+ *    TypeError;
+ *  - it is cached per attribute for one exact type and that type's tp_version_tag, which CPython
+ *    resets whenever the type or a base changes (PyType_Modified), so a property put on the class
+ *    later is seen at once.
  *
- * tp_version_tag is a PyTypeObject field the docs mark "for internal use"; there is no public way to
- * learn that a type changed (type watchers are 3.12+ and one per interpreter). Its meaning (0 = none,
- * reset to 0 by PyType_Modified, never reused) was checked in the sources of 3.11.7, 3.12.1 and 3.13.0.
- * A free-threaded build has no cache (no GIL to guard it) and always takes PyObject_GetAttr. */
+ * The hot methods use slot_peek() when called (any other object runs the Python method) and the Step
+ * reads _open with slot_get(), which falls back to PyObject_GetAttr. Private API: none. tp_version_tag
+ * is a PyTypeObject field the docs mark "for internal use", used because no public API tells that a
+ * type changed on every version (type watchers are 3.12+, and few per interpreter); its meaning
+ * (0 = none, reset to 0 by PyType_Modified, never reused) was checked in the sources of 3.11.7, 3.12.1
+ * and 3.13.0. A free-threaded build has no cache (no GIL to guard it): it runs the Python methods. */
 typedef struct {
     PyObject *name;
     PyTypeObject *type; /* strong reference; NULL: nothing cached */
@@ -226,6 +229,26 @@ slot_get(PyObject *obj, SlotCache *cache)
     return value;
 #else
     return PyObject_GetAttr(obj, cache->name);
+#endif
+}
+
+/* obj.name read at its slot when obj's exact type is known to keep it there (the cache is filled on
+ * the way), else NULL with no error: the caller then runs the Python method, which reads the attribute
+ * itself, raising what Python raises when Python would raise it. */
+static PyObject *
+slot_peek(PyObject *obj, SlotCache *cache)
+{
+#ifndef Py_GIL_DISABLED
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type != cache->type || type->tp_version_tag != cache->version) {
+        slot_cache_fill(cache, obj);
+        if (type != cache->type || type->tp_version_tag != cache->version) {
+            return NULL;
+        }
+    }
+    return Py_XNewRef(*(PyObject **)((char *)obj + cache->offset));
+#else
+    return NULL;
 #endif
 }
 
@@ -727,9 +750,9 @@ send_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, PyO
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs == 2 && kwnames == NULL && Py_IS_TYPE(args[1], (PyTypeObject *)self->cls)) {
         PyObject *ws = args[0];
-        PyObject *call = slot_get(ws, &cache_send);
+        PyObject *call = slot_peek(ws, &cache_send);
         if (call == NULL) {
-            return NULL;
+            goto python; /* not a WebSocket, or a subclass that changes _send: the Python method */
         }
         /* Copying the template clones its two-key table in one go; then only the payload is set. */
         PyObject *message = PyDict_Copy(self->template);
@@ -740,6 +763,7 @@ send_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, PyO
         }
         return step_new(ws, call, message, self->func, args[1], NULL, NULL);
     }
+python:
     return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
 }
 
@@ -754,11 +778,10 @@ receive_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, 
     if (nargs == 1 && (kwnames == NULL || (PyTuple_GET_SIZE(kwnames) == 1 && args[1] == Py_None &&
                                            PyTuple_GET_ITEM(kwnames, 0) == str_timeout))) {
         PyObject *ws = args[0];
-        PyObject *call = slot_get(ws, &cache_receive);
-        if (call == NULL) {
-            return NULL;
+        PyObject *call = slot_peek(ws, &cache_receive);
+        if (call != NULL) {
+            return step_new(ws, call, NULL, self->func, NULL, self->then, self->match);
         }
-        return step_new(ws, call, NULL, self->func, NULL, self->then, self->match);
     }
     return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
 }
