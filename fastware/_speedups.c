@@ -341,8 +341,12 @@ step_start(StepObject *self)
 static PyObject *
 step_result(StepObject *self, PyObject *value)
 {
-    if (!self->fast || self->match == NULL) {
-        return value; /* a send returns None; the generated method's value is final */
+    if (!self->fast) {
+        return value; /* the generated method's value is final */
+    }
+    if (self->match == NULL) {
+        Py_DECREF(value); /* a send returns None, whatever the server's send() returned */
+        Py_RETURN_NONE;
     }
     PyObject *message = value;
     PyObject *match = Py_NewRef(self->match);
@@ -433,6 +437,7 @@ step_send(StepObject *self, PyObject *arg, PyObject **presult)
         }
         if (step_start(self) < 0) {
             step_finish(self);
+            step_error(self); /* the server's send() raised OSError when called, not when awaited */
             return PYGEN_ERROR;
         }
     }
