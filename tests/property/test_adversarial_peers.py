@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import sys
 import types
 from collections.abc import Callable, Generator, Iterator
@@ -371,7 +372,7 @@ def _run(name: str, python: bool, peer: Peer, plan: list[str]) -> Any:
     }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("FASTWARE_ADVERSARIAL_EXAMPLES", "300")), deadline=None)
 @given(st.sampled_from(sorted(HOT)), peers, actions)
 def test_an_adversarial_server_gets_the_same_from_both_paths(name: str, peer: Peer, plan: list[str]) -> None:
     python = _run(name, True, peer, plan)
