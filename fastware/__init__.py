@@ -5,6 +5,7 @@ The ASGI WebSocket protocol is written down once, as a JSON Schema
 methods and the reference docs are generated from it.
 """
 
+from fastware._accel import SPEEDUPS, Speedups
 from fastware._state import State
 from fastware.datastructures import URL, Address, QueryParams, StateNamespace
 from fastware.errors import (
@@ -28,6 +29,7 @@ from fastware.websocket import WebSocket
 ConnectionState = State
 
 __all__ = [
+    "SPEEDUPS",
     "URL",
     "Address",
     "ConnectionState",
@@ -40,6 +42,7 @@ __all__ = [
     "Scope",
     "Send",
     "ServerProtocolError",
+    "Speedups",
     "State",
     "StateNamespace",
     "UnexpectedMessageError",

@@ -17,20 +17,44 @@ import importlib
 import inspect
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_speedups: Any = None
-if not os.environ.get("FASTWARE_NO_SPEEDUPS"):
+
+@dataclass(frozen=True)
+class Speedups:
+    """Whether the C fast path (fastware._speedups) runs the hot methods, and why.
+
+    True in a boolean context exactly when ``enabled`` is. ``reason`` is ``"built"``,
+    ``"switched off by FASTWARE_NO_SPEEDUPS"``, or ``"not built: ..."`` with the import error.
+    """
+
+    enabled: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.enabled
+
+
+def _load() -> tuple[Any, Speedups]:
+    if os.environ.get("FASTWARE_NO_SPEEDUPS"):
+        return None, Speedups(False, "switched off by FASTWARE_NO_SPEEDUPS")
     try:
         # import_module: the extension has no stub, and `from fastware import _speedups` would redefine the name.
         _speedups = importlib.import_module("fastware._speedups")
-    except ImportError:  # not compiled here: the Python methods are used as they are
-        _speedups = None
+    except ImportError as exc:  # not compiled here: the Python methods are used as they are
+        return None, Speedups(False, f"not built: {exc}")
+    return _speedups, Speedups(True, "built")
 
-#: Whether the hot methods run through fastware._speedups.
-ENABLED: bool = _speedups is not None
+
+_speedups: Any
+SPEEDUPS: Speedups
+_speedups, SPEEDUPS = _load()
+
+#: Whether the hot methods run through fastware._speedups (fastware.SPEEDUPS says why).
+ENABLED: bool = SPEEDUPS.enabled
 
 if _speedups is not None:
     # asyncio.create_task(), gather() and run() accept only coroutines; a Step is one in all but its type.

@@ -33,12 +33,12 @@ typedef struct {
     PyObject *inner;   /* the iterator being awaited, once started */
     char started;
     char done;
-    char fast; /* started on the fast path: read the result, translate OSError */
+    char fast;    /* started on the fast path: read the result, translate OSError */
+    char running; /* inside send()/throw()/close(): Python code it calls must not re-enter it */
 } StepObject;
 
 static PyTypeObject Step_Type;
-static PyObject *str_open, *str_connection_lost, *str_type, *str_throw, *str_close, *str_send, *str_receive,
-    *str_timeout;
+static PyObject *str_connection_lost, *str_type, *str_throw, *str_close, *str_timeout, *str_value;
 
 static int
 Step_traverse(StepObject *self, visitproc visit, void *arg)
@@ -57,6 +57,9 @@ Step_traverse(StepObject *self, visitproc visit, void *arg)
 static int
 Step_clear(StepObject *self)
 {
+    /* A Step the garbage collector cleared can still be reached by a finalizer: it then acts as
+     * finished instead of using the members just cleared. */
+    self->done = 1;
     Py_CLEAR(self->ws);
     Py_CLEAR(self->call);
     Py_CLEAR(self->message);
@@ -116,41 +119,179 @@ step_new(PyObject *ws, PyObject *call, PyObject *message, PyObject *func, PyObje
     self->then = Py_XNewRef(then);
     self->match = Py_XNewRef(match);
     self->inner = NULL;
-    self->started = self->done = self->fast = 0;
+    self->started = self->done = self->fast = self->running = 0;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
 
-/* obj.name for an attribute held in a __slots__ slot, read from the slot directly: the type lookup is
- * cached by CPython, so this skips only the generic attribute machinery. Anything else (a property,
- * an empty slot) goes through PyObject_GetAttr, so the result and the errors are the same. */
+/* The attributes the hot path reads (_open, _send, _receive), which WebSocket keeps in __slots__.
+ * PyObject_GetAttr() costs about 120 instructions a read more than reading the slot (measured on
+ * 3.11 with cachegrind: 4,855 -> 5,329 instructions per text echo), so the slot is read at its
+ * offset when that is known to be what the attribute lookup would do:
+ *
+ *  - the offset comes from the member descriptor the instance lookup finds in the type's MRO, and is
+ *    trusted only for objects that descriptor applies to (PyObject_TypeCheck on the descriptor's
+ *    class, the check member_get itself makes): a test double holding another class's slot
+ *    descriptor is never read out of bounds, it runs the Python method, which raises Python's
+ *    TypeError;
+ *  - it is cached per attribute for one exact type and that type's tp_version_tag, which CPython
+ *    resets whenever the type or a base changes (PyType_Modified), so a property put on the class
+ *    later is seen at once.
+ *
+ * The hot methods use slot_peek() when called (any other object runs the Python method) and the Step
+ * reads _open with slot_get(), which falls back to PyObject_GetAttr. Private API: none. tp_version_tag
+ * is a PyTypeObject field the docs mark "for internal use", used because no public API tells that a
+ * type changed on every version (type watchers are 3.12+, and few per interpreter); its meaning
+ * (0 = none, reset to 0 by PyType_Modified, never reused) was checked in the sources of 3.11.7, 3.12.1
+ * and 3.13.0. A free-threaded build has no cache (no GIL to guard it): it runs the Python methods. */
+typedef struct {
+    PyObject *name;
+    PyTypeObject *type; /* strong reference; NULL: nothing cached */
+    unsigned int version;
+    Py_ssize_t offset;
+} SlotCache;
+
+static SlotCache cache_open, cache_send, cache_receive;
+
+#if PY_VERSION_HEX >= 0x030C0000
+#define MEMBER_OBJECT_EX Py_T_OBJECT_EX
+#else
+#define MEMBER_OBJECT_EX T_OBJECT_EX
+#endif
+
+/* What the instance attribute lookup finds for `name` on `type`: the first entry of the MRO's class
+ * dicts, as the private _PyType_Lookup finds it. A new reference, or NULL with or without an error. */
 static PyObject *
-slot_get(PyObject *obj, PyObject *name)
+mro_lookup(PyTypeObject *type, PyObject *name)
 {
-    PyObject *descr = _PyType_Lookup(Py_TYPE(obj), name);
-    if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == T_OBJECT_EX) {
-            PyObject *value = *(PyObject **)((char *)obj + member->offset);
-            if (value != NULL) {
-                return Py_NewRef(value);
+    PyObject *mro = Py_XNewRef(type->tp_mro); /* a key's __eq__ could assign __bases__ meanwhile */
+    PyObject *found = NULL;
+    if (mro == NULL || !PyTuple_Check(mro)) {
+        Py_XDECREF(mro);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro) && found == NULL; i++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+#if PY_VERSION_HEX >= 0x030C0000
+        PyObject *dict = PyType_GetDict(base); /* a static builtin type's tp_dict is NULL from 3.12 */
+#else
+        PyObject *dict = Py_XNewRef(base->tp_dict);
+#endif
+        if (dict != NULL) {
+            found = Py_XNewRef(PyDict_GetItemWithError(dict, name));
+            Py_DECREF(dict);
+            if (found == NULL && PyErr_Occurred()) {
+                break;
             }
         }
     }
-    return PyObject_GetAttr(obj, name);
+    Py_DECREF(mro);
+    return found;
 }
 
-/* The iterator that `await obj` drives. */
+/* Learn the offset of cache->name for objects of obj's exact type, if it is a plain __slots__ slot. */
+static void
+slot_cache_fill(SlotCache *cache, PyObject *obj)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    unsigned int version = type->tp_version_tag; /* read first: a change during the lookup makes it stale */
+    PyObject *descr = mro_lookup(type, cache->name);
+    if (descr == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (version != 0 && Py_IS_TYPE(descr, &PyMemberDescr_Type) && PyObject_TypeCheck(obj, PyDescr_TYPE(descr))) {
+        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+        if (member->type == MEMBER_OBJECT_EX) {
+            Py_XSETREF(cache->type, (PyTypeObject *)Py_NewRef(type));
+            cache->version = version;
+            cache->offset = member->offset;
+        }
+    }
+    Py_DECREF(descr);
+}
+
+static PyObject *
+slot_get(PyObject *obj, SlotCache *cache)
+{
+#ifndef Py_GIL_DISABLED
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type == cache->type && type->tp_version_tag == cache->version) {
+        PyObject *value = *(PyObject **)((char *)obj + cache->offset);
+        if (value != NULL) {
+            return Py_NewRef(value);
+        }
+    }
+    PyObject *value = PyObject_GetAttr(obj, cache->name);
+    if (value != NULL) {
+        /* Only after a successful read: what fails is reported by PyObject_GetAttr, every time. */
+        slot_cache_fill(cache, obj);
+    }
+    return value;
+#else
+    return PyObject_GetAttr(obj, cache->name);
+#endif
+}
+
+/* obj.name read at its slot when obj's exact type is known to keep it there (the cache is filled on
+ * the way), else NULL with no error: the caller then runs the Python method, which reads the attribute
+ * itself, raising what Python raises when Python would raise it. */
+static PyObject *
+slot_peek(PyObject *obj, SlotCache *cache)
+{
+#ifndef Py_GIL_DISABLED
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type != cache->type || type->tp_version_tag != cache->version) {
+        slot_cache_fill(cache, obj);
+        if (type != cache->type || type->tp_version_tag != cache->version) {
+            return NULL;
+        }
+    }
+    return Py_XNewRef(*(PyObject **)((char *)obj + cache->offset));
+#else
+    return NULL;
+#endif
+}
+
+/* A coroutine, or a generator made one by @types.coroutine: what `await` drives as it is. */
+static int
+is_coroutine(PyObject *obj)
+{
+    if (PyCoro_CheckExact(obj)) {
+        return 1;
+    }
+    if (PyGen_CheckExact(obj)) {
+#if PY_VERSION_HEX >= 0x030C0000
+        PyCodeObject *code = PyGen_GetCode((PyGenObject *)obj);
+        int flags = code->co_flags;
+        Py_DECREF(code);
+#else
+        int flags = ((PyGenObject *)obj)->gi_code->co_flags; /* 3.11 has no PyGen_GetCode */
+#endif
+        return (flags & CO_ITERABLE_COROUTINE) != 0;
+    }
+    return 0;
+}
+
+/* The iterator that `await obj` drives, with the errors `await` raises (the same on 3.11-3.13). */
 static PyObject *
 awaitable_iter(PyObject *obj)
 {
-    if (PyCoro_CheckExact(obj) || PyGen_CheckExact(obj)) {
+    if (is_coroutine(obj)) {
         return Py_NewRef(obj);
     }
     PyAsyncMethods *am = Py_TYPE(obj)->tp_as_async;
     if (am != NULL && am->am_await != NULL) {
         PyObject *it = am->am_await(obj);
-        if (it != NULL && !PyIter_Check(it)) {
+        if (it == NULL) {
+            return NULL;
+        }
+        if (is_coroutine(it)) {
+            PyErr_SetString(PyExc_TypeError, "__await__() returned a coroutine");
+            Py_DECREF(it);
+            return NULL;
+        }
+        if (!PyIter_Check(it)) {
             PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'", Py_TYPE(it)->tp_name);
             Py_DECREF(it);
             return NULL;
@@ -167,7 +308,7 @@ step_start(StepObject *self)
 {
     self->started = 1;
     int open = 0;
-    PyObject *flag = slot_get(self->ws, str_open);
+    PyObject *flag = slot_get(self->ws, &cache_open);
     if (flag == NULL) {
         return -1;
     }
@@ -213,74 +354,84 @@ raised_exception(void)
 #endif
 }
 
-/* The awaited call returned `value` (a new reference): what the Step returns. */
+/* The awaited call returned `value` (a new reference): what the Step returns.
+ *
+ * Each value read from the message is held by a strong reference before the next lookup: a lookup
+ * can run Python code (a key's __eq__, when hashes collide) that removes it from the dict. */
 static PyObject *
 step_result(StepObject *self, PyObject *value)
 {
-    if (!self->fast || self->match == NULL) {
-        return value; /* a send returns None; the generated method's value is final */
+    if (!self->fast) {
+        return value; /* the generated method's value is final */
+    }
+    if (self->match == NULL) {
+        Py_DECREF(value); /* a send returns None, whatever the server's send() returned */
+        Py_RETURN_NONE;
     }
     PyObject *message = value;
+    PyObject *match = Py_NewRef(self->match);
+    PyObject *payload = NULL, *rest = NULL, *t = NULL, *result = NULL;
     if (PyDict_CheckExact(message)) {
-        PyObject *mtype = PyTuple_GET_ITEM(self->match, 0);
-        PyObject *key = PyTuple_GET_ITEM(self->match, 1);
-        PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(self->match, 2);
-        PyObject *other = PyTuple_GET_ITEM(self->match, 3);
-        PyObject *payload = PyDict_GetItemWithError(message, key);
+        PyObject *mtype = PyTuple_GET_ITEM(match, 0);
+        PyObject *key = PyTuple_GET_ITEM(match, 1);
+        PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(match, 2);
+        PyObject *other = PyTuple_GET_ITEM(match, 3);
+        payload = Py_XNewRef(PyDict_GetItemWithError(message, key));
         if (payload != NULL && Py_IS_TYPE(payload, cls)) {
-            PyObject *rest = PyDict_GetItemWithError(message, other);
+            rest = Py_XNewRef(PyDict_GetItemWithError(message, other));
             if (rest == NULL && PyErr_Occurred()) {
-                goto error;
+                goto done;
             }
             if (rest == NULL || rest == Py_None) {
-                PyObject *t = PyDict_GetItemWithError(message, str_type);
+                t = Py_XNewRef(PyDict_GetItemWithError(message, str_type));
                 if (t != NULL &&
                     (t == mtype || (PyUnicode_CheckExact(t) && PyUnicode_Compare(t, mtype) == 0))) {
-                    if (PyTuple_GET_SIZE(self->match) == 4) {
-                        Py_INCREF(payload);
-                        Py_DECREF(message);
-                        return payload;
+                    if (PyTuple_GET_SIZE(match) == 4) {
+                        result = Py_NewRef(payload);
+                        goto done;
                     }
-                    /* A fifth item names the slot of a converter (receive_json(): ws._json_loads): its
-                     * result is the value. If it raises, then(ws, message, error) says why. */
-                    PyObject *convert = slot_get(self->ws, PyTuple_GET_ITEM(self->match, 4));
+                    /* A fifth item names the attribute holding a converter (receive_json(): ws._json_loads):
+                     * its result is the value. If it raises an Exception, then(ws, message, error) says why.
+                     * PyObject_GetAttr, not a cached slot: the object may be any subclass, and the call
+                     * below costs far more than the lookup. `payload` is a strong reference here. */
+                    PyObject *convert = PyObject_GetAttr(self->ws, PyTuple_GET_ITEM(match, 4));
                     if (convert != NULL) {
-                        Py_INCREF(payload); /* borrowed from the message, which the call could change */
-                        PyObject *value = PyObject_CallOneArg(convert, payload);
-                        Py_DECREF(payload);
+                        result = PyObject_CallOneArg(convert, payload);
                         Py_DECREF(convert);
-                        if (value != NULL) {
-                            Py_DECREF(message);
-                            return value;
+                        if (result != NULL) {
+                            goto done;
                         }
                     }
                     if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-                        goto error;
+                        goto done;
                     }
                     PyObject *exc = raised_exception();
                     if (exc == NULL) {
-                        goto error;
+                        goto done;
                     }
+                    PyObject *then = Py_NewRef(self->then);
                     PyObject *eargs[3] = {self->ws, message, exc};
-                    PyObject *result = PyObject_Vectorcall(self->then, eargs, 3, NULL);
+                    result = PyObject_Vectorcall(then, eargs, 3, NULL);
+                    Py_DECREF(then);
                     Py_DECREF(exc);
-                    Py_DECREF(message);
-                    return result;
+                    goto done;
                 }
             }
         }
         if (PyErr_Occurred()) {
-            goto error;
+            goto done;
         }
     }
     /* The other frame type, a disconnect, or a message the schema does not allow. */
     PyObject *targs[2] = {self->ws, message};
-    PyObject *result = PyObject_Vectorcall(self->then, targs, 2, NULL);
+    result = PyObject_Vectorcall(self->then, targs, 2, NULL);
+done:
+    Py_XDECREF(payload);
+    Py_XDECREF(rest);
+    Py_XDECREF(t);
+    Py_DECREF(match);
     Py_DECREF(message);
     return result;
-error:
-    Py_DECREF(message);
-    return NULL;
 }
 
 /* The awaited call raised (the error is set): translate it if this is a send on the fast path. */
@@ -307,10 +458,21 @@ step_finish(StepObject *self)
     Py_CLEAR(self->inner);
 }
 
-static PySendResult
-Step_am_send(StepObject *self, PyObject *arg, PyObject **presult)
+/* Python code a Step calls (the server's send or receive, the awaitable they return, `then`) may hold
+ * the Step and call its send(), throw() or close(): refused, as a running coroutine refuses them. */
+static int
+step_refuse_reentry(StepObject *self)
 {
-    *presult = NULL;
+    if (self->running) {
+        PyErr_SetString(PyExc_ValueError, "coroutine already executing");
+        return -1;
+    }
+    return 0;
+}
+
+static PySendResult
+step_send(StepObject *self, PyObject *arg, PyObject **presult)
+{
     if (self->done) {
         PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
         return PYGEN_ERROR;
@@ -322,11 +484,14 @@ Step_am_send(StepObject *self, PyObject *arg, PyObject **presult)
         }
         if (step_start(self) < 0) {
             step_finish(self);
+            step_error(self); /* the server's send() raised OSError when called, not when awaited */
             return PYGEN_ERROR;
         }
     }
     PyObject *value = NULL;
-    PySendResult status = PyIter_Send(self->inner, arg, &value);
+    PyObject *inner = Py_NewRef(self->inner);
+    PySendResult status = PyIter_Send(inner, arg, &value);
+    Py_DECREF(inner);
     if (status == PYGEN_NEXT) {
         *presult = value;
         return PYGEN_NEXT;
@@ -338,6 +503,21 @@ Step_am_send(StepObject *self, PyObject *arg, PyObject **presult)
     }
     *presult = step_result(self, value);
     return *presult == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+}
+
+static PySendResult
+Step_am_send(StepObject *self, PyObject *arg, PyObject **presult)
+{
+    *presult = NULL;
+    if (step_refuse_reentry(self) < 0) {
+        return PYGEN_ERROR;
+    }
+    Py_INCREF(self); /* what it calls may drop the last other reference to it */
+    self->running = 1;
+    PySendResult status = step_send(self, arg, presult);
+    self->running = 0;
+    Py_DECREF(self);
+    return status;
 }
 
 /* Generator protocol on top of am_send: a return becomes StopIteration(value). */
@@ -376,32 +556,70 @@ Step_send(StepObject *self, PyObject *arg)
     return step_send_protocol(self, arg);
 }
 
-/* throw(value) or throw(type[, value[, traceback]]), as a coroutine's. */
+/* The value of the StopIteration being raised (the error is set and matches it); clears it. */
 static PyObject *
-Step_throw(StepObject *self, PyObject *const *args, Py_ssize_t nargs)
+fetch_stop_iteration_value(void)
 {
-    if (nargs < 1 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException(); /* PyErr_Fetch is deprecated from 3.12 */
+    PyObject *value = PyObject_GetAttr(exc, str_value);
+    Py_DECREF(exc);
+    return value;
+#else
+    PyObject *etype, *evalue, *etb;
+    PyErr_Fetch(&etype, &evalue, &etb);
+    PyErr_NormalizeException(&etype, &evalue, &etb);
+    PyObject *value = evalue ? PyObject_GetAttr(evalue, str_value) : Py_NewRef(Py_None);
+    Py_XDECREF(etype);
+    Py_XDECREF(evalue);
+    Py_XDECREF(etb);
+    return value;
+#endif
+}
+
+/* Raise throw()'s arguments here: the Step has nothing running to throw them into. */
+static PyObject *
+step_raise(PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *typ = args[0];
+    PyObject *val = nargs > 1 ? args[1] : Py_None;
+    PyObject *tb = nargs > 2 ? args[2] : Py_None;
+    if (PyExceptionInstance_Check(typ)) {
+        if (val != Py_None) {
+            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
+            return NULL;
+        }
+        val = typ;
+        typ = (PyObject *)Py_TYPE(val);
+    }
+    else if (!PyExceptionClass_Check(typ)) {
+        PyErr_Format(PyExc_TypeError, "exceptions must be classes or instances deriving from BaseException, not %s",
+                     Py_TYPE(typ)->tp_name);
         return NULL;
     }
+    if (tb != Py_None && PyExceptionInstance_Check(val)) {
+        PyException_SetTraceback(val, tb);
+    }
+    PyErr_SetObject(typ, val == Py_None ? NULL : val);
+    return NULL;
+}
+
+static PyObject *
+step_throw(StepObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
     if (self->started && !self->done) {
         /* Forward it (a cancellation, say) to what is being awaited. */
-        PyObject *meth = PyObject_GetAttr(self->inner, str_throw);
-        PyObject *res = NULL;
+        PyObject *inner = Py_NewRef(self->inner);
+        PyObject *meth = PyObject_GetAttr(inner, str_throw);
+        Py_DECREF(inner);
         if (meth != NULL) {
-            res = PyObject_Vectorcall(meth, args, nargs, NULL);
+            PyObject *res = PyObject_Vectorcall(meth, args, nargs, NULL);
             Py_DECREF(meth);
             if (res != NULL) {
                 return res; /* it yielded */
             }
             if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
-                PyObject *etype, *evalue, *etb;
-                PyErr_Fetch(&etype, &evalue, &etb);
-                PyErr_NormalizeException(&etype, &evalue, &etb);
-                PyObject *value = evalue ? PyObject_GetAttrString(evalue, "value") : Py_NewRef(Py_None);
-                Py_XDECREF(etype);
-                Py_XDECREF(evalue);
-                Py_XDECREF(etb);
+                PyObject *value = fetch_stop_iteration_value();
                 step_finish(self);
                 if (value == NULL) {
                     return NULL;
@@ -428,55 +646,63 @@ Step_throw(StepObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Clear(); /* an iterator with no throw(): raise here, as `yield from` does */
     }
     step_finish(self);
-    PyObject *typ = args[0];
-    PyObject *val = nargs > 1 ? args[1] : Py_None;
-    PyObject *tb = nargs > 2 ? args[2] : Py_None;
-    if (PyExceptionInstance_Check(typ)) {
-        if (val != Py_None) {
-            PyErr_SetString(PyExc_TypeError, "instance exception may not have a separate value");
-            return NULL;
-        }
-        val = typ;
-        typ = (PyObject *)Py_TYPE(val);
-    }
-    else if (!PyExceptionClass_Check(typ)) {
-        PyErr_Format(PyExc_TypeError, "exceptions must be classes or instances deriving from BaseException, not %s",
-                     Py_TYPE(typ)->tp_name);
+    return step_raise(args, nargs);
+}
+
+/* throw(value) or throw(type[, value[, traceback]]), as a coroutine's. */
+static PyObject *
+Step_throw(StepObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
         return NULL;
     }
-    if (tb != Py_None && PyExceptionInstance_Check(val)) {
-        PyException_SetTraceback(val, tb);
+    if (step_refuse_reentry(self) < 0) {
+        return NULL;
     }
-    PyErr_SetObject(typ, val == Py_None ? NULL : val);
-    return NULL;
+    Py_INCREF(self);
+    self->running = 1;
+    PyObject *result = step_throw(self, args, nargs);
+    self->running = 0;
+    Py_DECREF(self);
+    return result;
 }
 
 static PyObject *
 Step_close(StepObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *inner = self->inner;
-    int running = self->started && !self->done && inner != NULL;
-    if (running) {
-        Py_INCREF(inner);
+    if (step_refuse_reentry(self) < 0) {
+        return NULL;
     }
+    PyObject *inner = Py_XNewRef(self->inner);
+    int suspended = self->started && !self->done && inner != NULL;
     step_finish(self);
-    if (running) {
+    if (suspended) {
+        /* Close what it awaits (a GeneratorExit into the server's coroutine), as a coroutine would. */
+        Py_INCREF(self);
+        self->running = 1;
         PyObject *meth = PyObject_GetAttr(inner, str_close);
-        Py_DECREF(inner);
+        PyObject *res = NULL;
         if (meth == NULL) {
-            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
-                return NULL;
+            if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                PyErr_Clear();
+                res = Py_NewRef(Py_None);
             }
-            PyErr_Clear();
         }
         else {
-            PyObject *res = PyObject_CallNoArgs(meth);
+            res = PyObject_CallNoArgs(meth);
             Py_DECREF(meth);
-            if (res == NULL) {
-                return NULL;
-            }
-            Py_DECREF(res);
         }
+        self->running = 0;
+        Py_DECREF(self);
+        Py_DECREF(inner);
+        if (res == NULL) {
+            return NULL;
+        }
+        Py_DECREF(res);
+    }
+    else {
+        Py_XDECREF(inner);
     }
     Py_RETURN_NONE;
 }
@@ -569,12 +795,16 @@ HotMethod_dealloc(HotMethodObject *self)
 static PyObject *
 send_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+    if (self->func == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this fastware hot method was cleared by the garbage collector");
+        return NULL;
+    }
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs == 2 && kwnames == NULL && Py_IS_TYPE(args[1], (PyTypeObject *)self->cls)) {
         PyObject *ws = args[0];
-        PyObject *call = slot_get(ws, str_send);
+        PyObject *call = slot_peek(ws, &cache_send);
         if (call == NULL) {
-            return NULL;
+            goto python; /* not a WebSocket, or a subclass that changes _send: the Python method */
         }
         /* Copying the template clones its two-key table in one go; then only the payload is set. */
         PyObject *message = PyDict_Copy(self->template);
@@ -585,21 +815,25 @@ send_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, PyO
         }
         return step_new(ws, call, message, self->func, args[1], NULL, NULL);
     }
+python:
     return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
 }
 
 static PyObject *
 receive_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
+    if (self->func == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this fastware hot method was cleared by the garbage collector");
+        return NULL;
+    }
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (nargs == 1 && (kwnames == NULL || (PyTuple_GET_SIZE(kwnames) == 1 && args[1] == Py_None &&
                                            PyTuple_GET_ITEM(kwnames, 0) == str_timeout))) {
         PyObject *ws = args[0];
-        PyObject *call = slot_get(ws, str_receive);
-        if (call == NULL) {
-            return NULL;
+        PyObject *call = slot_peek(ws, &cache_receive);
+        if (call != NULL) {
+            return step_new(ws, call, NULL, self->func, NULL, self->then, self->match);
         }
-        return step_new(ws, call, NULL, self->func, NULL, self->then, self->match);
     }
     return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
 }
@@ -760,16 +994,17 @@ PyInit__speedups(void)
     if (PyType_Ready(&Step_Type) < 0 || PyType_Ready(&HotMethod_Type) < 0) {
         return NULL;
     }
-    str_open = PyUnicode_InternFromString("_open");
+    cache_open.name = PyUnicode_InternFromString("_open");
+    cache_send.name = PyUnicode_InternFromString("_send");
+    cache_receive.name = PyUnicode_InternFromString("_receive");
     str_connection_lost = PyUnicode_InternFromString("_connection_lost");
     str_type = PyUnicode_InternFromString("type");
     str_throw = PyUnicode_InternFromString("throw");
     str_close = PyUnicode_InternFromString("close");
-    str_send = PyUnicode_InternFromString("_send");
-    str_receive = PyUnicode_InternFromString("_receive");
     str_timeout = PyUnicode_InternFromString("timeout");
-    if (!str_open || !str_connection_lost || !str_type || !str_throw || !str_close || !str_send || !str_receive ||
-        !str_timeout) {
+    str_value = PyUnicode_InternFromString("value");
+    if (!cache_open.name || !cache_send.name || !cache_receive.name || !str_connection_lost || !str_type ||
+        !str_throw || !str_close || !str_timeout || !str_value) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module_def);

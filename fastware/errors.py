@@ -43,9 +43,11 @@ __all__ = [
 class WebSocketDisconnect(Exception):
     """Raised when the connection is closed: by the client, by the server, or lost.
 
-    ``code`` is the WebSocket close code (1005 when the client sent none, 1006
-    when the connection dropped without a close frame); ``reason`` the close
-    reason, ``""`` when there was none. Application code may raise it too.
+    ``code`` is the close code of the ASGI websocket.disconnect message, as the
+    server reported it (1005 when the client's close frame had none, 1006 when
+    the connection dropped), and defaults to 1000 (normal closure) when the
+    message carries no code; ``reason`` is the close reason, ``""`` when there
+    was none. Application code may raise it too.
     """
 
     def __init__(self, code: int = 1000, reason: str | None = None) -> None:

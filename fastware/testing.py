@@ -54,8 +54,17 @@ _SPEC_VERSION: str = _metadata.SPEC_VERSION
 _CLOSE_KEYS: dict[str, Any] = _metadata.MESSAGES.get("websocket.close", {}).get("keys", {})
 #: The most UTF-8 bytes a close reason may have (the schema's limit on websocket.close's reason).
 CLOSE_REASON_MAX_BYTES: int | None = _CLOSE_KEYS.get("reason", {}).get("limits", {}).get("utf8_max_bytes")
+# The schema's defaults for a close code left out: the app's websocket.close, and the disconnect the app receives.
+_CLOSE_CODE: int = _metadata.MESSAGES["websocket.close"]["keys"]["code"]["default"]
+_NO_CODE: int = _metadata.MESSAGES["websocket.disconnect"]["keys"]["code"]["default"]
 # Put on the app's outbox when the app task ends: nothing follows it.
 _APP_DONE: dict[str, Any] = {"type": "fastware.testing.app_done"}
+
+
+def _close_code(message: Mapping[str, Any]) -> int:
+    """The code of the app's websocket.close: the schema's default when it has none."""
+    code = message.get("code")
+    return _CLOSE_CODE if code is None else code
 
 
 class HandshakeRejected(WebSocketError, RuntimeError):
@@ -236,15 +245,16 @@ class Client:
             raise WebSocketDisconnect(self.close_code, self.close_reason)
         self._inbox.put_nowait(message)
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Close the connection with ``code`` and ``reason``, then wait for the app to return.
 
         Codes 1005 and 1006 are allowed, to act out a close without a code and a
-        lost connection. Raises TimeoutError if the app does not return within
-        ``timeout``, and the app's exception if it raised one.
+        lost connection; ``None`` sends a websocket.disconnect whose code is None,
+        as daphne does (the app reads 1000). Raises TimeoutError if the app does
+        not return within ``timeout``, and the app's exception if it raised one.
         """
-        if not isinstance(code, int) or not 1000 <= code <= 4999:
-            raise WebSocketValueError(f"close code must be an int in 1000-4999, not {code!r}")
+        if code is not None and (not isinstance(code, int) or not 1000 <= code <= 4999):
+            raise WebSocketValueError(f"close code must be None or an int in 1000-4999, not {code!r}")
         if CLOSE_REASON_MAX_BYTES is not None and len(reason.encode()) > CLOSE_REASON_MAX_BYTES:
             raise WebSocketValueError(f"close reason must be at most {CLOSE_REASON_MAX_BYTES} bytes as UTF-8")
         self._client_disconnects(code, reason)
@@ -259,9 +269,9 @@ class Client:
         if error is not None:
             raise error
 
-    def _client_disconnects(self, code: int, reason: str) -> None:
+    def _client_disconnects(self, code: int | None, reason: str) -> None:
         if self.close_code is None:
-            self.close_code, self.close_reason = code, reason
+            self.close_code, self.close_reason = (_NO_CODE if code is None else code), reason
         if self._disconnect is None:
             self._disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
             self._inbox.put_nowait(self._disconnect)
@@ -275,7 +285,7 @@ class Client:
         """
         message = await self._next(timeout)
         if message["type"] == "websocket.close":
-            code, reason = message.get("code") or 1000, message.get("reason") or ""
+            code, reason = _close_code(message), message.get("reason") or ""
             self.close_code, self.close_reason = code, reason
         return message
 
@@ -308,7 +318,7 @@ class Client:
     async def _receive_data(self, timeout: float | None) -> dict[str, Any]:
         message = await self.receive_raw(timeout=timeout)
         if message["type"] == "websocket.close":
-            raise WebSocketDisconnect(self.close_code or 1000, self.close_reason)
+            raise WebSocketDisconnect(_CLOSE_CODE if self.close_code is None else self.close_code, self.close_reason)
         return message
 
     async def _next(self, timeout: float | None = None) -> dict[str, Any]:
@@ -425,7 +435,7 @@ class Client:
     def _on_close(self, message: Mapping[str, Any]) -> None:
         if self._server_state is OPEN:
             # The client answers the close frame at once; the app then receives the disconnect.
-            code, reason = message.get("code") or 1000, message.get("reason") or ""
+            code, reason = _close_code(message), message.get("reason") or ""
             self._client_disconnects(code, reason)
 
     def _on_http_response_start(self, message: Mapping[str, Any]) -> None:

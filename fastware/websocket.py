@@ -19,6 +19,7 @@ import pydantic
 from fastware import _accel, _json, _servers, _validation
 from fastware._accel import _as_coroutine_function
 from fastware._generated import checks as _checks
+from fastware._generated import metadata as _metadata
 from fastware._generated.methods import WebSocketMethods, _receive_text_other
 from fastware._state import (
     CONNECTION_LOST,
@@ -113,6 +114,10 @@ def _as_bytes(payload: Any) -> bytes:
     if isinstance(payload, (bytes, bytearray, memoryview)):
         return bytes(payload)
     raise WebSocketTypeError(f"send_json(): json_dumps must return str or bytes, not {type(payload).__name__}")
+
+
+# The close code of a websocket.disconnect that carries none: the schema's default, read once here.
+_NO_CODE: int = _metadata.MESSAGES["websocket.disconnect"]["keys"]["code"]["default"]
 
 
 def _parse_spec_version(scope: Mapping[str, Any]) -> tuple[int, ...] | None:
@@ -350,8 +355,9 @@ class WebSocket(WebSocketMethods):
         return self._disconnected()
 
     def _disconnected(self) -> WebSocketDisconnect:
-        """The WebSocketDisconnect that tells how the connection ended, as far as is known."""
-        return WebSocketDisconnect(self._close_code or 1005, self._close_reason)
+        """The exception for a receive once the disconnect is known: its code, or the schema's default."""
+        code = self._close_code
+        return WebSocketDisconnect(_NO_CODE if code is None else code, self._close_reason)
 
     def _apply_received(self, message: Message) -> None:
         """Apply the transition of a received message (validated mode checked it in receive())."""

@@ -233,7 +233,7 @@ def read_websocket_disconnect(message: Mapping[str, Any]) -> tuple[int, str]:
     """Read the keys of a websocket.disconnect message, with the defaults the spec gives for missing or None values."""
     code = message.get("code")
     if code is None:
-        code = 1005
+        code = 1000
     elif code.__class__ is not int:
         if not isinstance(code, int):
             raise ServerProtocolError(f"websocket.disconnect 'code' must be int, not {_type_name(code)}")

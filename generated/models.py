@@ -83,9 +83,9 @@ class WebSocketDisconnect(ASGIModel):
     """
     Message type.
     """
-    code: int = 1005
+    code: int = 1000
     """
-    The WebSocket close code, as per the WebSocket spec. 1005 when the client's close frame carried no code; 1006 when the connection closed without a close frame. The spec does not mark it optional; fastware reads a missing code as 1005.
+    The WebSocket close code, as per the WebSocket spec: 1005 when the client's close frame carried no code, 1006 when the connection closed without a close frame; a code the server sends is passed on unchanged. Missing or None (daphne sends None) means 1000: the spec asks servers to report 1005 for a close frame without a code, so a message that carries no code at all says nothing of the frame, and fastware reads it as a normal closure, as WebSocketDisconnect documents.
     """
     reason: str | None = ""
     """

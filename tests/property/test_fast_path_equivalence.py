@@ -23,7 +23,9 @@ from support import FakeServer, examples, make_scope
 
 from fastware import WebSocket, _accel
 
-pytestmark = pytest.mark.skipif(not _accel.ENABLED, reason="fastware._speedups is not built: one path only")
+pytestmark = pytest.mark.skipif(
+    not _accel.ENABLED, reason=f"one path only: the C fast path is {_accel.SPEEDUPS.reason}"
+)
 
 SETTINGS = settings(max_examples=examples(400), deadline=None)
 STATES = ("connecting", "connected", "closed", "disconnected")

@@ -68,8 +68,8 @@ async def test_hypercorn_empty_text_frame_is_empty_text() -> None:
 # Disconnects ------------------------------------------------------------------
 
 DISCONNECTS = {
-    # daphne: autobahn's remoteCloseCode, None for a close frame without a code.
-    "daphne-no-code": ({"type": "websocket.disconnect", "code": None}, 1005, ""),
+    # daphne: autobahn's remoteCloseCode, None for a close frame without a code: read as 1000 (the schema's default).
+    "daphne-no-code": ({"type": "websocket.disconnect", "code": None}, 1000, ""),
     # daphne, TCP lost: 1006, and never a reason.
     "daphne-lost": ({"type": "websocket.disconnect", "code": 1006}, 1006, ""),
     # hypercorn: 1006 for any client close (hypercorn #127), no reason key.
@@ -81,7 +81,7 @@ DISCONNECTS = {
     # uvicorn websockets, app closed first: no reason key.
     "uvicorn-after-close": ({"type": "websocket.disconnect", "code": 1005}, 1005, ""),
     # A pre-2.5 server that leaves code out entirely.
-    "no-code-key": ({"type": "websocket.disconnect"}, 1005, ""),
+    "no-code-key": ({"type": "websocket.disconnect"}, 1000, ""),
 }
 
 
@@ -116,7 +116,7 @@ async def test_disconnect_during_handshake_daphne() -> None:
     ws = WebSocket(make_scope(), server.receive, server.send)
     assert await ws.receive_raw() == CONNECT
     assert (await ws.receive_raw())["type"] == "websocket.disconnect"
-    assert ws.close_code == 1005
+    assert ws.close_code == 1000
     # Whatever the send, the client is gone: the sender gets WebSocketDisconnect, as under Starlette.
     with pytest.raises(WebSocketDisconnect):
         await ws.accept()

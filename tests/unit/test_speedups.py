@@ -12,6 +12,7 @@ import asyncio
 import gc
 import inspect
 import os
+import subprocess
 import sys
 import types
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from support import TIMEOUT, FakeServer, make_scope
 
+import fastware
 from fastware import (
     FrameTypeError,
     WebSocket,
@@ -42,6 +44,23 @@ async def _connected(server: FakeServer, cls: type[WebSocket] = WebSocket) -> We
 def test_the_c_fast_path_is_built_unless_turned_off() -> None:
     # setup.py's build of it is optional, so a compiler error would otherwise go unnoticed.
     assert _accel.ENABLED is (not os.environ.get("FASTWARE_NO_SPEEDUPS"))
+    if os.environ.get("FASTWARE_NO_SPEEDUPS"):
+        assert fastware.SPEEDUPS == fastware.Speedups(False, "switched off by FASTWARE_NO_SPEEDUPS")
+    else:
+        assert fastware.SPEEDUPS == fastware.Speedups(True, "built")
+    assert bool(fastware.SPEEDUPS) is fastware.SPEEDUPS.enabled is _accel.ENABLED
+
+
+def test_the_public_flag_tells_not_built_from_switched_off() -> None:
+    # A fresh interpreter where the extension cannot be imported: the reason names the import error.
+    code = (
+        "import sys; sys.modules['fastware._speedups'] = None\n"
+        "import fastware; print(fastware.SPEEDUPS.enabled, fastware.SPEEDUPS.reason)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "FASTWARE_NO_SPEEDUPS"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("False not built: "), done.stdout
 
 
 @pytest.mark.parametrize("name", HOT)

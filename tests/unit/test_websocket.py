@@ -449,8 +449,9 @@ async def test_receive_after_disconnect_raises_at_once(method: str) -> None:
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
-        ({"type": "websocket.disconnect"}, (WS_1005_NO_STATUS, "")),
-        ({"type": "websocket.disconnect", "code": None}, (WS_1005_NO_STATUS, "")),  # daphne
+        ({"type": "websocket.disconnect"}, (WS_1000_NORMAL_CLOSURE, "")),
+        ({"type": "websocket.disconnect", "code": None}, (WS_1000_NORMAL_CLOSURE, "")),  # daphne
+        ({"type": "websocket.disconnect", "code": WS_1005_NO_STATUS}, (WS_1005_NO_STATUS, "")),
         ({"type": "websocket.disconnect", "code": 1001, "reason": None}, (WS_1001_GOING_AWAY, "")),
     ],
 )
