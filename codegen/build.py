@@ -22,6 +22,7 @@ TEMPLATE_OUTPUTS = {
     "checks.py.jinja": "generated/checks.py",
     "methods.py.jinja": "generated/methods.py",
     "metadata.py.jinja": "generated/metadata.py",
+    "states.py.jinja": "generated/states.py",
     "messages.md.jinja": "generated/docs/messages.md",
     "unions.py.jinja": "generated/unions.py",
     "api.md.jinja": "generated/docs/api.md",

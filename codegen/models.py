@@ -20,7 +20,7 @@ import copy
 import json
 from typing import Any
 
-from datamodel_code_generator import DataModelType, InputFileType, PythonVersion, generate
+from datamodel_code_generator import DataModelType, InputFileType, LiteralType, PythonVersion, generate
 
 from codegen.spec import Spec
 
@@ -57,6 +57,9 @@ def render_models(spec: Spec, header: str) -> str:
         use_annotated=True,
         field_constraints=True,
         use_one_literal_as_default=True,
+        # An enum as a Literal, not an Enum class: validated mode checks scalars strictly, and a strict
+        # Enum field refuses the plain str a server or an app passes.
+        enum_field_as_literal=LiteralType.All,
         use_title_as_name=True,
         collapse_root_models=True,
         skip_root_model=True,

@@ -7,13 +7,14 @@ print them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from codegen.spec import SCHEMA_REL, Constraint, Key, Message, Method, Spec
+from codegen.spec import SCHEMA_REL, Constraint, Key, Message, Method, SchemaError, Spec
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -37,6 +38,7 @@ class Param:
     default: str | None  # Python source of the default, None when required
     keyword: bool
     doc: str
+    message_type: str  # the message whose key it sets (a composite method sets two messages)
 
     @property
     def omittable(self) -> bool:
@@ -48,27 +50,51 @@ def key_note(key: Key) -> str:
     """What the docs say about a key's spec version."""
     if key.since_tuple <= (2, 0):
         return ""
-    if key.on_older_server == "drop":
-        return f"Since ASGI {key.since}; left out on servers whose spec version is older."
+    if key.on_older_server == "warn":
+        return f"Since ASGI {key.since}; sent with an UnsupportedByServerWarning to servers that declare an older spec version."
     if key.on_older_server == "error":
-        return f"Since ASGI {key.since}; raises UnsupportedByServerError on servers whose spec version is older."
+        return f"Since ASGI {key.since}; raises UnsupportedByServerError on servers that declare an older spec version."
     return f"Since ASGI {key.since}."
 
 
-def method_params(message: Message, method: Method) -> list[Param]:
-    params: list[Param] = []
-    pairs = [(name, message.key(key), False) for name, key in method.positional]
-    pairs += [(key, message.key(key), True) for key in method.keyword]
-    for name, key, keyword in pairs:
-        # A key of an exactly-one-of group that a method sets is that method's payload: required, never None.
-        payload = key.name in message.exactly_one_of
-        default = None if key.required or payload else key.default_repr or "None"
-        annotation = key.constraint.kind if payload else key.constraint.python_type
-        if default == "None" and not key.constraint.nullable:
-            annotation += " | None"
-        doc = " ".join(part for part in (key.description, key_note(key)) if part)
-        params.append(Param(name, key, annotation, default, keyword, doc))
-    return params
+def older_server_text(key: Key) -> str:
+    """The docs' "on older servers" cell of a key."""
+    if key.since_tuple <= (2, 0):
+        return "-"
+    if key.on_older_server == "warn":
+        return "sent, `UnsupportedByServerWarning`"
+    return "`UnsupportedByServerError`"
+
+
+def make_method_params(spec: Spec) -> Callable[[Message, Method], list[Param]]:
+    def method_params(message: Message, method: Method) -> list[Param]:
+        params: list[Param] = []
+        pairs = [(name, message, message.key(key), False) for name, key in method.positional]
+        pairs += [(key, message, message.key(key), True) for key in method.keyword]
+        if method.then:
+            last = spec.message(method.then)
+            ending = last.last_part[0] if last.last_part else None
+            pairs += [(key.name, last, key, True) for key in last.keys if key.name != ending]
+        for name, owner, key, keyword in pairs:
+            # A key of an exactly-one-of group that a method sets is that method's payload: required, never None.
+            payload = key.name in owner.exactly_one_of
+            default = None if key.required or payload else key.default_repr or "None"
+            annotation = key.constraint.kind if payload else key.constraint.python_type
+            if default == "None" and not key.constraint.nullable:
+                annotation += " | None"
+            doc = " ".join(part for part in (key.description, key_note(key)) if part)
+            params.append(Param(name, key, annotation, default, keyword, doc, owner.type))
+        names = [param.name for param in params]
+        if len(set(names)) != len(names):
+            raise SchemaError(f"{message.type}: method {method.name} would have two parameters of one name: {names}")
+        return params
+
+    return method_params
+
+
+def routes(message: Message) -> list[Method]:
+    """The methods send_message() may route a model of this message to: those sending it alone."""
+    return [m for m in message.methods if m.then is None]
 
 
 def const_name(message: Message, key: Key, what: str = "values") -> str:
@@ -81,7 +107,7 @@ def bytes_pattern(pattern: str) -> str:
 
 
 def check_return_type(constraint: Constraint) -> str:
-    return "list[tuple[bytes, bytes]]" if constraint.kind == "headers" else constraint.kind
+    return constraint.return_type
 
 
 def other_key(message: Message, name: str) -> str:
@@ -89,7 +115,49 @@ def other_key(message: Message, name: str) -> str:
     return others[0]
 
 
-def environment() -> jinja2.Environment:
+@dataclass(frozen=True)
+class CheckFunction:
+    """One generated check: of a key of an outgoing message, or of a property of a nested object key."""
+
+    name: str
+    const: str  # prefix of its module-level constants
+    where: str  # how its errors name the value
+    constraint: Constraint
+
+
+def check_functions(spec: Spec) -> list[CheckFunction]:
+    """Every check function, a nested object's properties before the object's own check."""
+    out: list[CheckFunction] = []
+
+    def add(name: str, where: str, constraint: Constraint) -> None:
+        for f in constraint.fields:
+            add(f"{name}__{f.name}", f"{where}.{f.name}", f.constraint)
+        out.append(CheckFunction(name, name.upper(), where, constraint))
+
+    for message in spec.by_direction("send"):
+        for key in message.keys:
+            add(f"{message.ident}_{key.name}", f"{message.type} '{key.name}'", key.constraint)
+    return out
+
+
+def make_other_senders(spec: Spec) -> Callable[[Message], str]:
+    def other_senders(message: Message) -> str:
+        """The docs' "sent or read by" of a message without a public method of its own."""
+        names = [f"`{m.name}()`" for other in spec.messages for m in other.methods if m.then == message.type]
+        return ", ".join(names) or ("`receive_raw()`" if message.direction == "receive" else "`send_message()`")
+
+    return other_senders
+
+
+def length_unit(constraint: Constraint) -> str:
+    return {"bytes": "bytes", "str_list": "items"}.get(constraint.kind, "characters")
+
+
+def raise_schema_error(text: str) -> str:
+    raise SchemaError(text)
+
+
+def environment(spec: Spec) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         trim_blocks=True,
@@ -106,7 +174,13 @@ def environment() -> jinja2.Environment:
         check_return_type=check_return_type,
         frame_word=FRAME_WORDS.__getitem__,
         other_key=other_key,
-        method_params=method_params,
+        method_params=make_method_params(spec),
+        routes=routes,
+        check_functions=check_functions(spec),
+        length_unit=length_unit,
+        other_senders=make_other_senders(spec),
+        raise_schema_error=raise_schema_error,
+        older_server_text=older_server_text,
         method_summary=lambda message, method: method.summary or f"Send a {message.type} message.",
         key_note=key_note,
     )
@@ -114,7 +188,7 @@ def environment() -> jinja2.Environment:
 
 
 def render(template: str, spec: Spec, **extra: Any) -> str:
-    env = environment()
+    env = environment(spec)
     comment = "<!--" if template.endswith(".md.jinja") else "#"
     text = header(f"codegen/templates/{template}", comment)
     if comment == "<!--":

@@ -6,7 +6,8 @@ is sent, so a server never sees an invalid ASGI message::
     WebSocketError
     ├── WebSocketStateError (RuntimeError)      call not allowed in this state
     ├── WebSocketTypeError (TypeError)          an argument of the wrong type
-    │   └── FrameTypeError                      a text frame where bytes were expected, or the reverse
+    │   ├── FrameTypeError                      a text frame where bytes were expected, or the reverse
+    │   └── UnexpectedMessageError              another message type where a data message was expected
     ├── WebSocketValueError (ValueError)        a value the protocol forbids
     │   └── InvalidJSONError                    a frame that is not valid JSON
     │       └── PayloadValidationError          ... or that does not validate as receive_json(model=...)'s type
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidJSONError",
     "PayloadValidationError",
     "ServerProtocolError",
+    "UnexpectedMessageError",
     "UnsupportedByServerError",
     "UnsupportedByServerWarning",
     "WebSocketDisconnect",
@@ -98,6 +100,23 @@ class FrameTypeError(WebSocketTypeError):
         return f"Expected a {self.expected} frame, but got a {self.got} frame"
 
 
+class UnexpectedMessageError(WebSocketTypeError):
+    """Raised by a receive method when the next message is of another type than the one it reads.
+
+    For example ``receive_text()`` when the server delivers a ``websocket.pong``:
+    the message was consumed (its state change applied); ``receive_raw()`` returns
+    every type as it comes.
+    """
+
+    def __init__(self, expected: str, got: str) -> None:
+        super().__init__(expected, got)
+        self.expected = expected
+        self.got = got
+
+    def __str__(self) -> str:
+        return f"Received {self.got} while waiting for {self.expected}"
+
+
 class WebSocketValueError(WebSocketError, ValueError):
     """Raised when a value is one the protocol forbids, such as close code 1006."""
 
@@ -137,11 +156,11 @@ class PayloadValidationError(InvalidJSONError):
 
 
 class UnsupportedByServerError(WebSocketError, RuntimeError):
-    """Raised when the server cannot carry what was asked.
+    """Raised, before anything is sent, when the server cannot carry what was asked.
 
-    Either its ``scope["asgi"]["spec_version"]`` predates a key whose meaning
-    would be lost, or it does not offer an extension such as
-    ``websocket.http.response``.
+    Either its declared ``scope["asgi"]["spec_version"]`` predates a message (a
+    server rejects an unknown message type) or a key the schema marks ``error``,
+    or it does not offer an extension such as ``websocket.http.response``.
     """
 
 

@@ -28,6 +28,8 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from fastware._generated import checks as _checks
+from fastware._generated import metadata as _metadata
+from fastware._state import INITIAL, LAST_PARTS, OPEN, SENDABLE, TRANSITIONS, State
 from fastware.errors import (
     FrameTypeError,
     WebSocketDisconnect,
@@ -44,12 +46,14 @@ HeadersArg = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 #: Seconds any single wait of the client may take before it raises TimeoutError.
 DEFAULT_TIMEOUT = 5.0
 
-# What the app's send() accepts in each server-side state, as uvicorn's errors word it.
-_EXPECTED = {
-    "handshake": ("websocket.accept", "websocket.close", "websocket.http.response.start"),
-    "response": ("websocket.http.response.body",),
-    "open": ("websocket.send", "websocket.close"),
-}
+# The server side follows fastware's own state machine, generated from the schema: what the app's
+# send() accepts in each state (SENDABLE), where each message leads (TRANSITIONS), the spec version
+# the scope declares and the close reason's limit all come from there, so a spec change needs no edit here.
+_HANDSHAKE = TRANSITIONS[(INITIAL, "websocket.connect")]
+_SPEC_VERSION: str = _metadata.SPEC_VERSION
+_CLOSE_KEYS: dict[str, Any] = _metadata.MESSAGES.get("websocket.close", {}).get("keys", {})
+#: The most UTF-8 bytes a close reason may have (the schema's limit on websocket.close's reason).
+CLOSE_REASON_MAX_BYTES: int | None = _CLOSE_KEYS.get("reason", {}).get("limits", {}).get("utf8_max_bytes")
 # Put on the app's outbox when the app task ends: nothing follows it.
 _APP_DONE: dict[str, Any] = {"type": "fastware.testing.app_done"}
 
@@ -139,7 +143,7 @@ class Client:
         self._app = app
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # what the app will receive
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # what the app sent
-        self._server_state = "handshake"
+        self._server_state: State = _HANDSHAKE
         self._client_gone = False  # the client closed first: the app's sends now fail
         self._disconnect: dict[str, Any] | None = None  # the websocket.disconnect the app got
         self._task: asyncio.Task[None] | None = None
@@ -215,6 +219,18 @@ class Client:
         else:
             raise WebSocketValueError(f'send_json() mode must be "text" or "binary", not {mode!r}')
 
+    async def send_raw(self, message: Mapping[str, Any]) -> None:
+        """Give the app any message a server may send it, such as one a newer spec version added.
+
+        Its type must be one the schema says the app receives; the client does
+        not check its keys, so a test can also act out a server that breaks them.
+        """
+        msg_type = message.get("type")
+        if _metadata.MESSAGES.get(str(msg_type), {}).get("direction") != "receive":
+            receives = ", ".join(t for t, m in _metadata.MESSAGES.items() if m["direction"] == "receive")
+            raise WebSocketValueError(f"send_raw() needs a message the app receives ({receives}), not {msg_type!r}")
+        self._send(dict(message))
+
     def _send(self, message: dict[str, Any]) -> None:
         if self.close_code is not None:
             raise WebSocketDisconnect(self.close_code, self.close_reason)
@@ -229,8 +245,8 @@ class Client:
         """
         if not isinstance(code, int) or not 1000 <= code <= 4999:
             raise WebSocketValueError(f"close code must be an int in 1000-4999, not {code!r}")
-        if len(reason.encode()) > 123:
-            raise WebSocketValueError("close reason must be at most 123 bytes as UTF-8")
+        if CLOSE_REASON_MAX_BYTES is not None and len(reason.encode()) > CLOSE_REASON_MAX_BYTES:
+            raise WebSocketValueError(f"close reason must be at most {CLOSE_REASON_MAX_BYTES} bytes as UTF-8")
         self._client_disconnects(code, reason)
         self._client_gone = True
         if self._task is None:
@@ -306,7 +322,7 @@ class Client:
             raise TimeoutError(f"the app sent nothing within {timeout}s") from None
         if message is _APP_DONE:
             self._app_done = True
-            if self._server_state == "handshake":
+            if self._server_state is _HANDSHAKE:
                 return message  # __aenter__ turns it into HandshakeRejected(500) or the app's error
             raise self._ended()
         return message
@@ -371,14 +387,22 @@ class Client:
             raise asyncio.CancelledError
         msg_type = message.get("type") if isinstance(message, Mapping) else None
         state = self._server_state
-        if state == "open" and self._client_gone:
+        if state is OPEN and self._client_gone:
             raise ClientDisconnected(f"the client has disconnected; cannot send {msg_type!r}")
-        if state not in _EXPECTED or msg_type not in _EXPECTED[state]:
-            expected = " or ".join(repr(t) for t in _EXPECTED.get(state, ())) or "nothing more"
-            raise AppProtocolError(f"Expected ASGI message {expected}, but got {msg_type!r} (connection {state})")
+        next_state = TRANSITIONS.get((state, msg_type)) if isinstance(msg_type, str) else None
+        if next_state is None or msg_type not in SENDABLE[state]:
+            expected = " or ".join(repr(t) for t in SENDABLE[state]) or "nothing more"
+            raise AppProtocolError(f"Expected ASGI message {expected}, but got {msg_type!r} (connection {state.name})")
+        assert isinstance(msg_type, str)
         self._check(message)
-        handler = getattr(self, "_on_" + msg_type.replace("websocket.", "").replace(".", "_"))
-        handler(message)
+        # Side effects a server has for some messages; any other message (a new one) just moves the state.
+        handler = getattr(self, "_on_" + msg_type.removeprefix("websocket.").replace(".", "_"), None)
+        if handler is not None:
+            handler(message)
+        last = LAST_PARTS.get(msg_type)
+        if last is not None and not message.get(last[0]):
+            next_state = last[1]
+        self._server_state = next_state
         self._outbox.put_nowait(dict(message))
 
     def _check(self, message: Mapping[str, Any]) -> None:
@@ -397,29 +421,21 @@ class Client:
                 f"The app accepted subprotocol {subprotocol!r}, which the client did not offer "
                 f"(offered: {self.scope['subprotocols']!r})"
             )
-        self._server_state = "open"
-
-    def _on_send(self, message: Mapping[str, Any]) -> None:
-        pass
 
     def _on_close(self, message: Mapping[str, Any]) -> None:
-        if self._server_state == "open":
+        if self._server_state is OPEN:
             # The client answers the close frame at once; the app then receives the disconnect.
             code, reason = message.get("code") or 1000, message.get("reason") or ""
             self._client_disconnects(code, reason)
-        self._server_state = "closed"
 
     def _on_http_response_start(self, message: Mapping[str, Any]) -> None:
         if "websocket.http.response" not in (self.scope.get("extensions") or {}):
             raise AppProtocolError("websocket.http.response.start needs the websocket.http.response extension")
         self._response = (message["status"], list(message.get("headers") or []), [])
-        self._server_state = "response"
 
     def _on_http_response_body(self, message: Mapping[str, Any]) -> None:
         assert self._response is not None
         self._response[2].append(bytes(message.get("body") or b""))
-        if not message.get("more_body"):
-            self._server_state = "closed"
 
     # Connection details -------------------------------------------------------
 
@@ -429,7 +445,7 @@ class Client:
         return self.close_code is not None
 
     def __repr__(self) -> str:
-        return f"<fastware.testing.Client {self.scope['path']!r} {self._server_state}>"
+        return f"<fastware.testing.Client {self.scope['path']!r} {self._server_state.name}>"
 
 
 def _build_scope(
@@ -459,7 +475,7 @@ def _build_scope(
         del request_headers[0]
     scope: dict[str, Any] = {
         "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "asgi": {"version": "3.0", "spec_version": _SPEC_VERSION},
         "http_version": "1.1",
         "scheme": scheme,
         "path": unquote(raw_path),

@@ -10,7 +10,7 @@ the raw escape hatches.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Literal, TypeVar, overload
 
 import orjson
@@ -20,13 +20,22 @@ from fastware import _accel, _json, _servers, _validation
 from fastware._accel import _as_coroutine_function
 from fastware._generated import checks as _checks
 from fastware._generated.methods import WebSocketMethods, _receive_text_other
-from fastware._state import CONNECTION_LOST, DATA_RECEIVE_STATES, GONE_STATES, HINTS, TRANSITIONS, State
+from fastware._state import (
+    CONNECTION_LOST,
+    DATA_RECEIVE_STATES,
+    GONE_STATES,
+    HANDSHAKE_REPLIES,
+    HINTS,
+    LAST_PARTS,
+    NO_OPS,
+    TRANSITIONS,
+    State,
+)
 from fastware.datastructures import URL, Address, QueryParams, StateNamespace, parse_cookies
 from fastware.errors import (
     InvalidJSONError,
     PayloadValidationError,
     ServerProtocolError,
-    UnsupportedByServerError,
     WebSocketDisconnect,
     WebSocketStateError,
     WebSocketTypeError,
@@ -51,9 +60,6 @@ _orjson_dumps = orjson.dumps
 _json_default = _json._default
 _JSON_OPTIONS = _json._OPTIONS
 _VALIDATORS = _json.validators  # receive_json(model=T): T -> its validate_json, built once
-
-# Messages that answer websocket.connect; sending one first receives the connect.
-_HANDSHAKE_REPLIES = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
 
 
 def _receive_json_then(ws: WebSocket, message: Message, error: Exception | None = None) -> Any:
@@ -109,9 +115,16 @@ def _as_bytes(payload: Any) -> bytes:
     raise WebSocketTypeError(f"send_json(): json_dumps must return str or bytes, not {type(payload).__name__}")
 
 
-def _parse_spec_version(scope: Mapping[str, Any]) -> tuple[int, ...]:
-    """scope["asgi"]["spec_version"] as an int tuple; ASGI says "2.0" when it is missing."""
-    text = (scope.get("asgi") or {}).get("spec_version") or "2.0"
+def _parse_spec_version(scope: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """scope["asgi"]["spec_version"] as an int tuple; None when the server makes no claim.
+
+    ASGI reads a missing version as "2.0", but the servers that leave it out (daphne,
+    Starlette's TestClient) are not 2.0 servers: fastware treats it as unknown, sends
+    what the app asks for and warns for nothing.
+    """
+    text = (scope.get("asgi") or {}).get("spec_version")
+    if text is None:
+        return None
     try:
         return tuple(int(part) for part in text.split("."))
     except (AttributeError, ValueError):
@@ -267,8 +280,8 @@ class WebSocket(WebSocketMethods):
         )
 
     @property
-    def spec_version(self) -> tuple[int, ...]:
-        """The server's ASGI spec version, from the scope (2.0 when it does not say)."""
+    def spec_version(self) -> tuple[int, ...] | None:
+        """The server's declared ASGI spec version, from the scope; None when it declares none."""
         return self._spec_version
 
     @property
@@ -299,16 +312,14 @@ class WebSocket(WebSocketMethods):
 
     async def _send_message(self, message: dict[str, Any]) -> None:
         msg_type = message["type"]
-        if self._state is State.CONNECTING and msg_type in _HANDSHAKE_REPLIES:
+        if self._state is State.CONNECTING and msg_type in HANDSHAKE_REPLIES:
             # As in Starlette: replying to the handshake first reads websocket.connect.
             self._apply_received(await self._receive())
         state = self._state
+        if (state, msg_type) in NO_OPS:
+            return  # close() is idempotent: the connection is already closing, or the client is gone.
         if state in GONE_STATES:
-            if msg_type == "websocket.close":
-                return  # close() is a no-op once the client is gone
             raise self._disconnected()  # what a sender gets when the client left, whichever task saw it first
-        if msg_type == "websocket.close" and state is State.CLOSED:
-            return  # close() is idempotent: the connection is already closing.
         next_state = TRANSITIONS.get((state, msg_type))
         if next_state is None:
             raise WebSocketStateError(f"send {msg_type!r}", state.name, HINTS[state])
@@ -316,8 +327,8 @@ class WebSocket(WebSocketMethods):
             self._subprotocol = message.get("subprotocol")
             if message.get("headers"):
                 _servers.warn_lost(self._scope, self._send, "websocket.accept 'headers'")
-        elif msg_type == "websocket.http.response.body" and not message.get("more_body"):
-            next_state = State.CLOSED
+        elif msg_type in LAST_PARTS and not message.get(LAST_PARTS[msg_type][0]):
+            next_state = LAST_PARTS[msg_type][1]  # e.g. the last body part ends a denial response
         # The transition applies before the server's send() is awaited: another task sees a close in
         # progress at once (and sends nothing after it), and a send that is cancelled, or that finishes
         # after another task received the disconnect, cannot move the state back.
@@ -401,25 +412,6 @@ class WebSocket(WebSocketMethods):
     async def _receive_data(self, *, timeout: float | None = None) -> Message:
         """Receive the next data message (websocket.receive) as a dict; raise WebSocketDisconnect on a disconnect."""
         return await self._receive_message(timeout)
-
-    # Denial response ------------------------------------------------------
-
-    async def send_denial_response(
-        self, status: int, *, headers: Iterable[tuple[bytes, bytes]] = (), body: bytes = b""
-    ) -> None:
-        """Reject the handshake with an HTTP response (the ASGI Websocket Denial Response extension).
-
-        Raises UnsupportedByServerError when the server does not offer the
-        extension; close() before accept() is the fallback (the server answers 403).
-        """
-        if "websocket.http.response" not in (self._scope.get("extensions") or {}):
-            raise UnsupportedByServerError(
-                "This server does not offer the websocket.http.response extension; "
-                "call close() before accept() to reject with HTTP 403 instead"
-            )
-        body = _checks.websocket_http_response_body_body(body)  # checked before anything is sent
-        await self._send_http_response_start(status, headers=headers)
-        await self._send_http_response_body(body)
 
     # JSON -----------------------------------------------------------------
 

@@ -14,7 +14,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from fastware.errors import FrameTypeError, ServerProtocolError, WebSocketTypeError, WebSocketValueError
+from fastware.errors import (
+    FrameTypeError,
+    ServerProtocolError,
+    UnexpectedMessageError,
+    WebSocketTypeError,
+    WebSocketValueError,
+)
 
 # websocket.accept 'headers': what a header name must match.
 WEBSOCKET_ACCEPT_HEADERS_NAME = re.compile(rb"^[!#$%&'*+.^_`|~0-9a-z-]+$")
@@ -32,6 +38,13 @@ WEBSOCKET_HTTP_RESPONSE_START_HEADERS_NAME = re.compile(rb"^[!#$%&'*+.^_`|~0-9a-
 
 def _type_name(value: Any) -> str:
     return type(value).__name__
+
+
+def describe_message(message: Any) -> str:
+    """A received message's type, for an error that names what arrived instead."""
+    if not isinstance(message, Mapping):
+        return f"a {_type_name(message)}"
+    return str(message.get("type"))
 
 
 def _headers(
@@ -64,7 +77,8 @@ def websocket_accept_subprotocol(value: Any) -> str:
     """Check websocket.accept 'subprotocol'."""
     if not isinstance(value, str):
         raise WebSocketTypeError(f"websocket.accept 'subprotocol' must be str, not {_type_name(value)}")
-    return value
+    result: str = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_accept_headers(value: Any) -> list[tuple[bytes, bytes]]:
@@ -81,17 +95,19 @@ def websocket_send_bytes(value: Any) -> bytes:
     """Check websocket.send 'bytes'."""
     if value.__class__ is not bytes:
         if isinstance(value, (bytearray, memoryview)):
-            return bytes(value)
-        if not isinstance(value, bytes):
+            value = bytes(value)
+        elif not isinstance(value, bytes):
             raise WebSocketTypeError(f"websocket.send 'bytes' must be bytes, not {_type_name(value)}")
-    return value
+    result: bytes = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_send_text(value: Any) -> str:
     """Check websocket.send 'text'."""
     if not isinstance(value, str):
         raise WebSocketTypeError(f"websocket.send 'text' must be str, not {_type_name(value)}")
-    return value
+    result: str = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_close_code(value: Any) -> int:
@@ -105,8 +121,8 @@ def websocket_close_code(value: Any) -> int:
         raise WebSocketValueError(
             f"websocket.close 'code' may not be {value}; allowed: one of 1000-1003, 1007-1014, 3000-4999"
         )
-    checked: int = value  # an int by now; says so to type checkers (`value` is Any)
-    return checked
+    result: int = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_close_reason(value: Any) -> str:
@@ -119,7 +135,8 @@ def websocket_close_reason(value: Any) -> str:
         raise WebSocketValueError(f"websocket.close 'reason' cannot be encoded as UTF-8: {exc}") from None
     if size > 123:
         raise WebSocketValueError(f"websocket.close 'reason' is {size} bytes as UTF-8; at most 123 are allowed")
-    return value
+    result: str = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_http_response_start_status(value: Any) -> int:
@@ -131,8 +148,8 @@ def websocket_http_response_start_status(value: Any) -> int:
         value = int(value)
     if not 100 <= value <= 599:
         raise WebSocketValueError(f"websocket.http.response.start 'status' may not be {value}; allowed: 100-599")
-    checked: int = value  # an int by now; says so to type checkers (`value` is Any)
-    return checked
+    result: int = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_http_response_start_headers(value: Any) -> list[tuple[bytes, bytes]]:
@@ -149,17 +166,19 @@ def websocket_http_response_body_body(value: Any) -> bytes:
     """Check websocket.http.response.body 'body'."""
     if value.__class__ is not bytes:
         if isinstance(value, (bytearray, memoryview)):
-            return bytes(value)
-        if not isinstance(value, bytes):
+            value = bytes(value)
+        elif not isinstance(value, bytes):
             raise WebSocketTypeError(f"websocket.http.response.body 'body' must be bytes, not {_type_name(value)}")
-    return value
+    result: bytes = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_http_response_body_more_body(value: Any) -> bool:
     """Check websocket.http.response.body 'more_body'."""
     if value.__class__ is not bool:
         raise WebSocketTypeError(f"websocket.http.response.body 'more_body' must be bool, not {_type_name(value)}")
-    return value
+    result: bool = value  # checked by now; says so to type checkers (`value` is Any)
+    return result
 
 
 def websocket_receive_exactly_one(values: Mapping[str, Any]) -> None:
@@ -178,6 +197,8 @@ def websocket_send_exactly_one(values: Mapping[str, Any]) -> None:
 
 def read_receive_text(message: Mapping[str, Any]) -> str:
     """Read 'text' of a websocket.receive message for receive_text()."""
+    if message.get("type") != "websocket.receive":
+        raise UnexpectedMessageError("a text message", describe_message(message))
     value = message.get("text")
     other = message.get("bytes")
     if value is None:
@@ -193,6 +214,8 @@ def read_receive_text(message: Mapping[str, Any]) -> str:
 
 def read_receive_bytes(message: Mapping[str, Any]) -> bytes:
     """Read 'bytes' of a websocket.receive message for receive_bytes()."""
+    if message.get("type") != "websocket.receive":
+        raise UnexpectedMessageError("a binary message", describe_message(message))
     value = message.get("bytes")
     other = message.get("text")
     if value is None:

@@ -10,18 +10,40 @@ state machine through the hooks declared at the top of the class.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastware import _accel, _validation
 from fastware._generated import checks as _checks
-from fastware.errors import UnsupportedByServerError, WebSocketDisconnect, WebSocketTypeError, WebSocketValueError
+from fastware.errors import (
+    UnsupportedByServerError,
+    UnsupportedByServerWarning,
+    WebSocketDisconnect,
+    WebSocketTypeError,
+    WebSocketValueError,
+)
 
 if TYPE_CHECKING:
     from fastware._generated.unions import ReceiveMessage, SendMessage
 
 #: The ASGI spec version these methods implement.
 SPEC_VERSION = "2.5"
+
+
+def _version_text(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def _older_server(what: str, since: str, server: tuple[int, ...]) -> None:
+    """Warn that the server's declared spec version predates a key that is sent anyway."""
+    warnings.warn(
+        UnsupportedByServerWarning(
+            f"{what} needs ASGI spec {since}; this server declares {_version_text(server)}. Sent anyway: "
+            "a server that does not know it ignores it"
+        ),
+        stacklevel=3,
+    )
 
 
 def _receive_text_other(ws: WebSocketMethods, message: Mapping[str, Any]) -> str:
@@ -45,7 +67,7 @@ class WebSocketMethods:
     _scope: Mapping[str, Any]
     _receive: Callable[[], Awaitable[Mapping[str, Any]]]
     _send: Callable[[Mapping[str, Any]], Awaitable[None]]
-    _spec_version: tuple[int, ...]
+    _spec_version: tuple[int, ...] | None  # None: the scope declares no spec_version
     _open: bool  # state is CONNECTED: the fast path may run
 
     async def _send_message(self, message: dict[str, Any]) -> None:
@@ -85,8 +107,8 @@ class WebSocketMethods:
             headers: Extra response headers for the handshake, as `(name, value)` byte-string
                 pairs in order. Names must be lowercase; `sec-websocket-protocol` is not
                 allowed here (use `subprotocol`), nor are pseudo headers. Defaults to none.
-                Since ASGI 2.1; raises UnsupportedByServerError on servers whose spec
-                version is older.
+                Since ASGI 2.1; sent with an UnsupportedByServerWarning to servers that
+                declare an older spec version.
         """
         message: dict[str, Any] = {"type": "websocket.accept"}
         if subprotocol is not None:
@@ -98,10 +120,8 @@ class WebSocketMethods:
             message["subprotocol"] = subprotocol
         if headers is not None:
             headers = _checks.websocket_accept_headers(headers)
-            if self._spec_version < (2, 1):
-                raise UnsupportedByServerError(
-                    f"websocket.accept 'headers' needs ASGI spec 2.1; this server speaks {'.'.join(map(str, self._spec_version))}"
-                )
+            if self._spec_version is not None and self._spec_version < (2, 1):
+                _older_server("websocket.accept 'headers'", "2.1", self._spec_version)
             message["headers"] = headers
         await self._send_message(message)
 
@@ -172,17 +192,17 @@ class WebSocketMethods:
                 sent by an endpoint.
             reason: A reason for the close, at most 123 bytes once encoded as UTF-8 (a close
                 frame's payload is at most 125 bytes, two of them the code). Missing or None
-                means the empty string. Since ASGI 2.3; left out on servers whose spec
-                version is older.
+                means the empty string. Since ASGI 2.3; sent with an
+                UnsupportedByServerWarning to servers that declare an older spec version.
         """
         message: dict[str, Any] = {"type": "websocket.close"}
         code = _checks.websocket_close_code(code)
         message["code"] = code
         if reason is not None:
             reason = _checks.websocket_close_reason(reason)
-            # Spec 2.3 added 'reason': an older server would not carry it, so it is left out.
-            if self._spec_version >= (2, 3):
-                message["reason"] = reason
+            if self._spec_version is not None and self._spec_version < (2, 3):
+                _older_server("websocket.close 'reason'", "2.3", self._spec_version)
+            message["reason"] = reason
         await self._send_message(message)
 
     async def _send_http_response_start(
@@ -209,12 +229,48 @@ class WebSocketMethods:
         if headers is not None:
             headers = _checks.websocket_http_response_start_headers(headers)
             message["headers"] = headers
-        extensions = self._scope.get("extensions") or {}
-        if "websocket.http.response" not in extensions:
+        if "websocket.http.response" not in (self._scope.get("extensions") or {}):
             raise UnsupportedByServerError(
                 "websocket.http.response.start needs the 'websocket.http.response' extension, which this server does not offer"
             )
         await self._send_message(message)
+
+    async def send_denial_response(
+        self,
+        status: int,
+        *,
+        headers: Iterable[tuple[bytes, bytes]] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        """Reject the handshake with an HTTP response: the start, then the whole body as its last part, every value checked first.
+
+        Websocket Denial Response extension: sent by the application instead of
+        `websocket.accept` to reject the handshake with a full HTTP response. Only
+        allowed when the scope's `extensions` contain `websocket.http.response`. Must be
+        followed by one or more `websocket.http.response.body` messages.
+
+        Args:
+            status: HTTP status code.
+            headers: HTTP response headers, as `(name, value)` byte-string pairs in order. Names
+                must be lowercase; pseudo headers are not allowed. Defaults to none.
+            body: HTTP body content. Defaults to the empty byte string.
+        """
+        message: dict[str, Any] = {"type": "websocket.http.response.start"}
+        status = _checks.websocket_http_response_start_status(status)
+        message["status"] = status
+        if headers is not None:
+            headers = _checks.websocket_http_response_start_headers(headers)
+            message["headers"] = headers
+        if "websocket.http.response" not in (self._scope.get("extensions") or {}):
+            raise UnsupportedByServerError(
+                "websocket.http.response.start needs the 'websocket.http.response' extension, which this server does not offer"
+            )
+        last: dict[str, Any] = {"type": "websocket.http.response.body"}
+        body = _checks.websocket_http_response_body_body(body)
+        last["body"] = body
+        last["more_body"] = False
+        await self._send_message(message)
+        await self._send_message(last)
 
     async def _send_http_response_body(
         self,
@@ -237,8 +293,7 @@ class WebSocketMethods:
         message["body"] = body
         more_body = _checks.websocket_http_response_body_more_body(more_body)
         message["more_body"] = more_body
-        extensions = self._scope.get("extensions") or {}
-        if "websocket.http.response" not in extensions:
+        if "websocket.http.response" not in (self._scope.get("extensions") or {}):
             raise UnsupportedByServerError(
                 "websocket.http.response.body needs the 'websocket.http.response' extension, which this server does not offer"
             )
@@ -254,6 +309,7 @@ class WebSocketMethods:
         Raises:
             WebSocketDisconnect: The client disconnected; it carries the close code and reason.
             FrameTypeError: The next message is a binary frame.
+            UnexpectedMessageError: The next message is not a websocket.receive (it was consumed).
             WebSocketStateError: accept() has not been called.
         """
         if self._open and timeout is None:
@@ -287,6 +343,7 @@ class WebSocketMethods:
         Raises:
             WebSocketDisconnect: The client disconnected; it carries the close code and reason.
             FrameTypeError: The next message is a text frame.
+            UnexpectedMessageError: The next message is not a websocket.receive (it was consumed).
             WebSocketStateError: accept() has not been called.
         """
         if self._open and timeout is None:

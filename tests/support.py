@@ -18,13 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from jsonschema import validators
+
+from fastware._generated import metadata
+from fastware._state import CONNECTION_LOST, LAST_PARTS, TRANSITIONS, State
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "schema" / "asgi-websocket.schema.json").read_text())
 
 # One unit for every wait in the tests; raise it on a slow machine.
 TIMEOUT = float(os.environ.get("FASTWARE_TEST_TIMEOUT", "10"))
+# The spec-change drill runs the server-free suite six times, so it scales hypothesis's examples down.
+EXAMPLES_SCALE = float(os.environ.get("FASTWARE_TEST_EXAMPLES_SCALE", "1"))
+
+
+def examples(count: int) -> int:
+    """Hypothesis's max_examples for a property test: ``count``, scaled by FASTWARE_TEST_EXAMPLES_SCALE."""
+    return max(10, round(count * EXAMPLES_SCALE))
 
 
 class _Bytes(str):
@@ -107,10 +118,89 @@ class FakeServer:
         return [m["type"] for m in self.sent]
 
 
+# Test oracles from the generated metadata, never copied from the schema: a constraint change needs no test edit.
+SPEC_VERSION: str = metadata.SPEC_VERSION
+#: Message type -> the schema's example of it (an ASGI dict), for the types that give one.
+EXAMPLES: dict[str, dict[str, Any]] = {t: m["example"] for t, m in metadata.MESSAGES.items() if m["example"]}
+
+
+def _later_states() -> dict[State, frozenset[State]]:
+    """Each state -> the states that may follow it, by messages, a lost connection or a last part."""
+    edges = {(a, b) for (a, _), b in TRANSITIONS.items()} | set(CONNECTION_LOST.items())
+    edges |= {(a, part[1]) for (a, msg_type) in TRANSITIONS for m, part in LAST_PARTS.items() if m == msg_type}
+    later: dict[State, set[State]] = {s: {b for a, b in edges if a is s and b is not s} for s in State}
+    changed = True
+    while changed:  # to a fixed point: what follows a follower follows too
+        changed = False
+        for s in State:
+            more = set().union(*(later[n] for n in later[s])) - later[s]
+            if more:
+                later[s] |= more
+                changed = True
+    return {s: frozenset(after) for s, after in later.items()}
+
+
+#: The order of a connection's life, from the generated state machine: LATER_STATES[s] may follow s.
+LATER_STATES = _later_states()
+
+
+def needs(*msg_types: str) -> pytest.MarkDecorator:
+    """Skip a test of messages the schema no longer defines (a spec change removed them), naming them."""
+    missing = [t for t in msg_types if t not in metadata.MESSAGES]
+    return pytest.mark.skipif(bool(missing), reason=f"the schema has no {', '.join(missing)}")
+
+
+#: The tests of the Websocket Denial Response extension, which a spec change may remove.
+DENIAL = needs("websocket.http.response.start", "websocket.http.response.body")
+
+
+def limits(msg_type: str, key: str) -> dict[str, Any]:
+    """The schema's limits on a key: max_length, utf8_max_bytes, min_value, ranges..."""
+    return dict(metadata.MESSAGES[msg_type]["keys"][key]["limits"])
+
+
+def since(msg_type: str, key: str) -> str:
+    """The spec version that added a key."""
+    return str(metadata.MESSAGES[msg_type]["keys"][key]["since"])
+
+
+def version_before(version: str) -> str:
+    """The spec version just before ``version`` ("2.3" -> "2.2")."""
+    major, minor = (int(part) for part in version.split(".")[:2])
+    return f"{major}.{minor - 1}"
+
+
+REASON_SINCE = since("websocket.close", "reason")
+ACCEPT_HEADERS_SINCE = since("websocket.accept", "headers")
+
+#: The close codes an app may send, as half-open ranges, and the reason's UTF-8 byte limit.
+CLOSE_CODE_RANGES: tuple[tuple[int, int], ...] = tuple(limits("websocket.close", "code")["ranges"])
+CLOSE_REASON_MAX: int = limits("websocket.close", "reason")["utf8_max_bytes"]
+
+
+def close_code_allowed(code: int) -> bool:
+    return any(lo <= code < hi for lo, hi in CLOSE_CODE_RANGES)
+
+
+#: Every edge of the allowed close codes and its neighbours: where a changed range shows first.
+CLOSE_CODE_EDGES: tuple[int, ...] = tuple(
+    sorted({edge + d for lo, hi in CLOSE_CODE_RANGES for edge in (lo, hi - 1) for d in (-1, 0, 1)} | {-1, 0})
+)
+#: Codes at the edges that an endpoint may not send.
+REFUSED_CLOSE_CODES: tuple[int, ...] = tuple(code for code in CLOSE_CODE_EDGES if not close_code_allowed(code))
+#: A refused code between the least and the most allowed: only the generated check (not minimum/maximum) refuses it.
+CLOSE_CODE_HOLE: int = next(c for c in REFUSED_CLOSE_CODES if CLOSE_CODE_RANGES[0][0] < c < CLOSE_CODE_RANGES[-1][1])
+
+
+def utf8_text(size: int) -> str:
+    """A string of exactly ``size`` UTF-8 bytes, mostly two-byte characters (so characters != bytes)."""
+    return "\u00e9" * (size // 2) + "x" * (size % 2)
+
+
 def make_scope(**overrides: Any) -> dict[str, Any]:
     scope: dict[str, Any] = {
         "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.5"},
+        "asgi": {"version": "3.0", "spec_version": SPEC_VERSION},
         "http_version": "1.1",
         "scheme": "ws",
         "path": "/ws",

@@ -102,6 +102,11 @@ def test_check_reports_files_the_generator_does_not_write(repo_copy: Path) -> No
     assert not (repo_copy / "generated" / "stray.py").exists()
 
 
+def _add_key(schema: dict, node: dict) -> None:
+    node.update({"x-asgi-direction": "send", "x-asgi-since": "2.0"})
+    schema["$defs"]["WebSocketClose"]["properties"]["extra"] = node
+
+
 def _schema() -> dict:
     return json.loads((ROOT / "schema" / "asgi-websocket.schema.json").read_text())
 
@@ -109,7 +114,10 @@ def _schema() -> dict:
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
-        (lambda s: s["$defs"]["WebSocketClose"]["properties"]["reason"].pop("x-asgi-since"), "reason: x-asgi-since"),
+        (
+            lambda s: s["$defs"]["WebSocketClose"]["properties"]["reason"].pop("x-asgi-since"),
+            "websocket.close key 'reason': x-asgi-since",
+        ),
         (
             lambda s: s["$defs"]["WebSocketClose"]["properties"]["reason"].pop("x-asgi-on-older-server"),
             "needs x-asgi-on-older-server",
@@ -124,6 +132,42 @@ def _schema() -> dict:
             lambda s: s["$defs"]["WebSocketClose"]["properties"]["reason"].update({"x-utf8-max-bytes": 50}),
             "maxLength and x-utf8-max-bytes must agree",
         ),
+        # Every value type is generated with its checks, or refused naming the message and the key.
+        (
+            lambda s: _add_key(s, {"type": "array", "items": {"type": "object"}}),
+            "websocket.close key 'extra': an array must hold plain strings",
+        ),
+        (lambda s: _add_key(s, {"type": "object"}), "websocket.close key 'extra': an object must have properties"),
+        (lambda s: _add_key(s, {"type": "integer", "multipleOf": 2}), "key 'extra': the generator cannot check"),
+        (lambda s: _add_key(s, {"type": "string", "format": "uri"}), "key 'extra': string format 'uri'"),
+        (
+            lambda s: _add_key(s, {"type": "object", "properties": {"a": {"type": "array", "items": {}}}}),
+            "websocket.close key 'extra'.a: an array must hold",
+        ),
+        (lambda s: _add_key(s, {"anyOf": [{"type": "string"}]}), "websocket.close key 'extra': the key has no type"),
+        (
+            lambda s: s["$defs"]["WebSocketClose"]["properties"]["reason"].update({"x-asgi-on-older-server": "drop"}),
+            "'drop' would lose the value",
+        ),
+        # The state machine.
+        (
+            lambda s: s["$defs"]["WebSocketClose"]["x-fastware-transitions"].update(CONNECTED="NOWHERE"),
+            "websocket.close .*unknown state 'NOWHERE'",
+        ),
+        (
+            lambda s: [
+                s["$defs"]["WebSocketHttpResponseStart"].pop(k)
+                for k in ("x-fastware-transitions", "x-fastware-answers-connect")
+            ],
+            "no message leads to",
+        ),
+        (lambda s: s["x-fastware-states"]["CLOSED"].update(role="open"), "exactly one state must have role 'open'"),
+        (
+            lambda s: s["$defs"]["WebSocketAccept"]["x-fastware-transitions"].update(CLOSED="CONNECTED"),
+            "CONNECTED can be entered again after it is left",
+        ),
+        (lambda s: s["x-fastware-states"]["CLOSED"].pop("hint"), "CLOSED: a state needs the hint"),
+        (lambda s: s["$defs"]["SendMessage"]["oneOf"].pop(), "websocket.http.response.body .* is in no union"),
     ],
 )
 def test_a_broken_schema_is_refused_by_name(edit, match: str) -> None:  # type: ignore[no-untyped-def]

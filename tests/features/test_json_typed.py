@@ -106,7 +106,7 @@ async def test_a_frame_that_does_not_validate_names_the_model_carries_the_errors
     assert isinstance(error.__cause__, pydantic.ValidationError)
     assert "does not validate as typing.Annotated[" in str(error)
     assert "1 error, the first at say.text: Field required" in str(error)
-    assert ws.state is State.CONNECTED
+    assert ws.connection_state is State.CONNECTED
     assert await ws.receive_json(model=ClientMessage) == Join(type="join", room="lobby")
 
 

@@ -69,5 +69,5 @@ async def test_close_model_reaches_the_client(server: tuple[str, str]) -> None:
             await asyncio.wait_for(ws.recv(), TIMEOUT)
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 4001
-    # daphne reports no spec_version (so 2.0): the reason, added in 2.3, is left out, as the schema says.
+    # daphne declares no spec_version: fastware sends the reason (nothing to warn about), daphne ignores it.
     assert info.value.rcvd.reason == ("" if name == "daphne" else "typed goodbye")

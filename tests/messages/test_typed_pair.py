@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import FakeServer, make_scope
+from support import ACCEPT_HEADERS_SINCE, DENIAL, REASON_SINCE, FakeServer, make_scope
 
 from fastware import (
     ServerProtocolError,
-    UnsupportedByServerError,
+    UnsupportedByServerWarning,
     WebSocket,
     WebSocketDisconnect,
     WebSocketTypeError,
@@ -74,6 +74,7 @@ async def test_send_message_sends_what_the_method_would(validate: bool, model: A
     ]
 
 
+@DENIAL
 async def test_send_message_sends_a_denial_response() -> None:
     server = FakeServer(CONNECT)
     ws = WebSocket(make_scope(), server.receive, server.send)
@@ -86,15 +87,15 @@ async def test_send_message_sends_a_denial_response() -> None:
 
 
 async def test_send_message_follows_the_servers_spec_version() -> None:
-    # The close reason arrived in ASGI 2.3 (dropped on older servers); accept headers in 2.1 (an error).
+    # Accept headers arrived in ASGI 2.1, the close reason in 2.3: to an older server both are sent, with a warning.
     server = FakeServer(CONNECT)
     old = make_scope(asgi={"version": "3.0", "spec_version": "2.0"})
     ws = WebSocket(old, server.receive, server.send, validate=True)
-    with pytest.raises(UnsupportedByServerError, match="needs ASGI spec 2.1"):
+    with pytest.warns(UnsupportedByServerWarning, match=f"needs ASGI spec {ACCEPT_HEADERS_SINCE}"):
         await ws.send_message(messages.WebSocketAccept(headers=[(b"x-a", b"1")]))
-    await ws.send_message(messages.WebSocketAccept())
-    await ws.send_message(messages.WebSocketClose(code=4000, reason="dropped"))
-    assert server.sent[-1] == {"type": "websocket.close", "code": 4000}
+    with pytest.warns(UnsupportedByServerWarning, match=f"needs ASGI spec {REASON_SINCE}"):
+        await ws.send_message(messages.WebSocketClose(code=4000, reason="kept"))
+    assert server.sent[-1] == {"type": "websocket.close", "code": 4000, "reason": "kept"}
 
 
 async def test_send_message_checks_what_model_construct_skipped() -> None:

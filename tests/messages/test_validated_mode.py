@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import FakeServer, make_scope
+from support import CLOSE_CODE_HOLE, CLOSE_REASON_MAX, FakeServer, make_scope, utf8_text
 
 from fastware import ServerProtocolError, WebSocket, WebSocketValueError, _validation
 
@@ -90,8 +90,11 @@ async def test_the_handshake_message_is_validated_too() -> None:
     ("message", "words"),
     [
         ({"type": "websocket.send", "text": b"bytes"}, "'text'"),
-        ({"type": "websocket.close", "code": 1005}, "'code' may not be 1005"),
-        ({"type": "websocket.close", "reason": "\u00e9" * 62}, "'reason' is 124 bytes"),
+        ({"type": "websocket.close", "code": CLOSE_CODE_HOLE}, f"'code' may not be {CLOSE_CODE_HOLE}"),
+        (
+            {"type": "websocket.close", "reason": utf8_text(CLOSE_REASON_MAX + 1)},
+            f"'reason' is {CLOSE_REASON_MAX + 1} bytes",
+        ),
         ({"type": "websocket.accept", "headers": [(b"Bad", b"1")]}, "lowercase token"),
         ({"type": "websocket.receive", "text": "x"}, "has type 'websocket.receive'; expected one of"),
     ],

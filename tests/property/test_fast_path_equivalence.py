@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import FakeServer, make_scope
+from support import FakeServer, examples, make_scope
 
 from fastware import WebSocket, _accel
 
 pytestmark = pytest.mark.skipif(not _accel.ENABLED, reason="fastware._speedups is not built: one path only")
 
-SETTINGS = settings(max_examples=400, deadline=None)
+SETTINGS = settings(max_examples=examples(400), deadline=None)
 STATES = ("connecting", "connected", "closed", "disconnected")
 
 

@@ -9,13 +9,22 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import FakeServer, assert_valid, make_scope
+from support import (
+    CLOSE_CODE_EDGES,
+    CLOSE_REASON_MAX,
+    FakeServer,
+    assert_valid,
+    close_code_allowed,
+    examples,
+    make_scope,
+    utf8_text,
+)
 
 from fastware import WebSocket, WebSocketDisconnect, WebSocketError, WebSocketValueError
 from fastware._generated.checks import WEBSOCKET_CLOSE_CODE_VALUES
 
 CONNECT = {"type": "websocket.connect"}
-SETTINGS = settings(max_examples=150, deadline=None)
+SETTINGS = settings(max_examples=examples(150), deadline=None)
 
 json_values = st.recursive(
     st.none()
@@ -110,7 +119,7 @@ def test_any_header_name_is_sent_valid_or_refused(name: bytes, value: bytes) -> 
 
 
 @SETTINGS
-@given(st.integers(min_value=-10, max_value=70000))
+@given(st.integers(min_value=-10, max_value=70000) | st.sampled_from(CLOSE_CODE_EDGES))
 def test_close_codes_match_the_schema(code: int) -> None:
     async def go() -> tuple[list[Any], bool]:
         server = FakeServer(CONNECT)
@@ -124,13 +133,13 @@ def test_close_codes_match_the_schema(code: int) -> None:
         return server.sent, True
 
     sent, allowed = run(go())
-    assert allowed == (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999)
+    assert allowed == close_code_allowed(code)
     assert allowed == (code in WEBSOCKET_CLOSE_CODE_VALUES)
     assert sent == ([{"type": "websocket.close", "code": code}] if allowed else [])
 
 
 @SETTINGS
-@given(st.text(max_size=130))
+@given(st.text(max_size=CLOSE_REASON_MAX + 7) | st.integers(CLOSE_REASON_MAX - 2, CLOSE_REASON_MAX + 2).map(utf8_text))
 def test_close_reason_limit_is_in_utf8_bytes(reason: str) -> None:
     async def go() -> list[Any]:
         server = FakeServer(CONNECT)
@@ -145,7 +154,7 @@ def test_close_reason_limit_is_in_utf8_bytes(reason: str) -> None:
 
     sent = run(go())
     try:
-        fits = len(reason.encode("utf-8")) <= 123
+        fits = len(reason.encode("utf-8")) <= CLOSE_REASON_MAX
     except UnicodeEncodeError:
         fits = False
     assert sent == ([{"type": "websocket.close", "code": 4000, "reason": reason}] if fits else [])

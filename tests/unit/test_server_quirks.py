@@ -7,14 +7,15 @@ in tests/servers/ shows the same on the wire.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
-from support import FakeServer, make_scope
+from support import DENIAL, REASON_SINCE, SPEC_VERSION, FakeServer, make_scope, version_before
 
 from fastware import State, WebSocket, WebSocketDisconnect
-from fastware.errors import FrameTypeError, UnsupportedByServerError
+from fastware.errors import FrameTypeError, UnsupportedByServerError, UnsupportedByServerWarning
 
 CONNECT = {"type": "websocket.connect"}
 
@@ -197,30 +198,33 @@ def daphne_scope() -> dict[str, Any]:
     return scope
 
 
-async def test_daphne_scope_is_spec_2_0() -> None:
+async def test_daphne_scope_declares_no_spec_version() -> None:
     server = FakeServer(CONNECT)
     ws = WebSocket(daphne_scope(), server.receive, server.send)
-    assert ws.spec_version == (2, 0)
+    assert ws.spec_version is None  # no claim: unknown, not "2.0"
 
 
-async def test_daphne_accept_headers_refused_not_lost() -> None:
+async def test_daphne_accept_headers_sent_without_a_warning() -> None:
+    # No declared version: fastware sends what the app asked for and warns for nothing (the policy's rule 3).
     server = FakeServer(CONNECT)
     ws = WebSocket(daphne_scope(), server.receive, server.send)
-    with pytest.raises(UnsupportedByServerError, match=r"needs ASGI spec 2\.1; this server speaks 2\.0"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         await ws.accept(headers=[(b"x-a", b"b")])
-    assert server.sent == []
-    await ws.accept()  # still possible without them
-    assert server.types() == ["websocket.accept"]
+    assert server.sent == [{"type": "websocket.accept", "headers": [(b"x-a", b"b")]}]
 
 
-async def test_daphne_close_reason_dropped_code_kept() -> None:
+async def test_daphne_close_reason_sent_without_a_warning() -> None:
     server = FakeServer(CONNECT)
     ws = WebSocket(daphne_scope(), server.receive, server.send)
     await ws.accept()
-    await ws.close(4001, reason="bye")
-    assert server.sent[-1] == {"type": "websocket.close", "code": 4001}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        await ws.close(4001, reason="bye")
+    assert server.sent[-1] == {"type": "websocket.close", "code": 4001, "reason": "bye"}
 
 
+@DENIAL
 async def test_daphne_denial_response_unsupported() -> None:
     server = FakeServer(CONNECT)
     ws = WebSocket(daphne_scope(), server.receive, server.send)
@@ -231,11 +235,16 @@ async def test_daphne_denial_response_unsupported() -> None:
     assert server.types() == ["websocket.close"]
 
 
-@pytest.mark.parametrize(("spec_version", "has_reason"), [("2.3", True), ("2.4", True), ("2.2", False)])
-async def test_close_reason_by_spec_version(spec_version: str, has_reason: bool) -> None:
-    # hypercorn reports 2.3, uvicorn 2.4: both carry the reason.
+@pytest.mark.parametrize(
+    ("spec_version", "warned"), [(REASON_SINCE, False), (SPEC_VERSION, False), (version_before(REASON_SINCE), True)]
+)
+async def test_close_reason_by_spec_version(spec_version: str, warned: bool) -> None:
+    # hypercorn reports 2.3, uvicorn 2.4: both carry the reason (since 2.3). Older: sent anyway, with a warning.
     server = FakeServer(CONNECT)
     ws = WebSocket(make_scope(asgi={"version": "3.0", "spec_version": spec_version}), server.receive, server.send)
     await ws.accept()
-    await ws.close(4001, reason="bye")
-    assert ("reason" in server.sent[-1]) is has_reason
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await ws.close(4001, reason="bye")
+    assert server.sent[-1] == {"type": "websocket.close", "code": 4001, "reason": "bye"}
+    assert [type(w.message) for w in caught] == ([UnsupportedByServerWarning] if warned else [])

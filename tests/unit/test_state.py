@@ -4,15 +4,53 @@ table says or is refused with a named error and leaves the state as it was."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path
 
 import pytest
-from support import FakeServer, make_scope
+from support import EXAMPLES, LATER_STATES, FakeServer, make_scope
 
-from fastware import ServerProtocolError, State, WebSocket, WebSocketDisconnect, WebSocketStateError
-from fastware._state import CONNECTION_LOST, GONE_STATES, TRANSITIONS
+from fastware import ServerProtocolError, State, WebSocket, WebSocketDisconnect, WebSocketStateError, messages
+from fastware._generated.metadata import MESSAGES
+from fastware._state import (
+    CONNECTION_LOST,
+    FINAL,
+    GONE_STATES,
+    HANDSHAKE_REPLIES,
+    INITIAL,
+    LAST_PARTS,
+    NO_OPS,
+    OPEN,
+    TRANSITIONS,
+)
 
-CONNECT = {"type": "websocket.connect"}
+# What a test does to send or receive each message: the schema's example of it, so a new message needs no edit.
+SENDS: dict[str, Callable[[WebSocket], Awaitable[None]]] = {
+    msg_type: (lambda ws, msg_type=msg_type: ws.send_message(messages.parse(EXAMPLES[msg_type])))  # type: ignore[misc]
+    for msg_type, facts in MESSAGES.items()
+    if facts["direction"] == "send"
+}
+RECEIVES = {msg_type: EXAMPLES[msg_type] for msg_type, facts in MESSAGES.items() if facts["direction"] == "receive"}
+
+
+# A step of path_to() that is no message: the server's send() fails (the client is gone).
+LOST_STEP = "connection lost"
+
+
+def path_to(state: State) -> list[str]:
+    """The shortest list of message types that leads from the initial state to ``state``."""
+    paths: dict[State, list[str]] = {INITIAL: []}
+    frontier = [INITIAL]
+    steps = [*TRANSITIONS.items(), ((OPEN, LOST_STEP), CONNECTION_LOST[OPEN])]
+    while frontier:
+        here = frontier.pop(0)
+        for (source, msg_type), target in steps:
+            last = LAST_PARTS.get(msg_type)
+            if last is not None:
+                target = last[1]  # the examples send the last part
+            if source is here and target not in paths:
+                paths[target] = [*paths[here], msg_type]
+                frontier.append(target)
+    return paths[state]
 
 
 async def _lose_connection(ws: WebSocket, server: FakeServer) -> None:
@@ -25,20 +63,15 @@ async def _lose_connection(ws: WebSocket, server: FakeServer) -> None:
 async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
     """A WebSocket driven through real calls into `state`."""
     server = FakeServer()
-    ws = WebSocket(make_scope(), server.receive, server.send)
-    steps: dict[State, list[Callable[[], Awaitable[Any]]]] = {
-        State.CONNECTING: [],
-        State.HANDSHAKE: [ws.receive_raw],
-        State.CONNECTED: [ws.receive_raw, ws.accept],
-        State.RESPONSE: [ws.receive_raw, lambda: ws._send_http_response_start(403)],
-        State.CLOSED: [ws.receive_raw, ws.accept, ws.close],
-        State.LOST: [ws.receive_raw, ws.accept, lambda: _lose_connection(ws, server)],
-        State.DISCONNECTED: [ws.receive_raw, ws.accept, ws.receive_raw],
-    }
-    server.push(CONNECT)
-    server.push({"type": "websocket.disconnect", "code": 1000})
-    for step in steps[state]:
-        await step()
+    ws = WebSocket(make_scope(subprotocols=["chat"]), server.receive, server.send)
+    for msg_type in path_to(state):
+        if msg_type == LOST_STEP:
+            await _lose_connection(ws, server)
+        elif msg_type in RECEIVES:
+            server.push(RECEIVES[msg_type])
+            await ws.receive_raw()
+        else:
+            await SENDS[msg_type](ws)
     assert ws.connection_state is state
     # Leave only what the test itself queues.
     while not server.incoming.empty():
@@ -47,34 +80,20 @@ async def in_state(state: State) -> tuple[WebSocket, FakeServer]:
     return ws, server
 
 
-SENDS: dict[str, Callable[[WebSocket], Awaitable[None]]] = {
-    "websocket.accept": lambda ws: ws.accept(),
-    "websocket.send": lambda ws: ws.send_text("x"),
-    "websocket.close": lambda ws: ws.close(),
-    "websocket.http.response.start": lambda ws: ws._send_http_response_start(403),
-    "websocket.http.response.body": lambda ws: ws._send_http_response_body(b"x", more_body=True),
-}
-RECEIVES = {
-    "websocket.connect": CONNECT,
-    "websocket.receive": {"type": "websocket.receive", "text": "x"},
-    "websocket.disconnect": {"type": "websocket.disconnect", "code": 1000},
-}
-# States in which a handshake reply first reads websocket.connect itself.
-_READS_CONNECT = {"websocket.accept", "websocket.close", "websocket.http.response.start"}
-# close() is idempotent once the connection is closing or gone.
-_NO_OP = {(State.CLOSED, "websocket.close"), (State.LOST, "websocket.close"), (State.DISCONNECTED, "websocket.close")}
-
-
 @pytest.mark.parametrize("msg_type", sorted(SENDS))
 @pytest.mark.parametrize("state", list(State), ids=lambda s: s.name)
 async def test_send_pairs(state: State, msg_type: str) -> None:
     ws, server = await in_state(state)
     effective = state
-    if state is State.CONNECTING and msg_type in _READS_CONNECT:
-        server.push(CONNECT)
-        effective = State.HANDSHAKE
+    if state is INITIAL and msg_type in HANDSHAKE_REPLIES:
+        # A handshake reply sent first reads websocket.connect itself.
+        server.push(RECEIVES["websocket.connect"])
+        effective = TRANSITIONS[(INITIAL, "websocket.connect")]
     expected = TRANSITIONS.get((effective, msg_type))
-    if (state, msg_type) in _NO_OP:
+    last = LAST_PARTS.get(msg_type)
+    if expected is not None and last is not None and not EXAMPLES[msg_type].get(last[0]):
+        expected = last[1]
+    if (state, msg_type) in NO_OPS:
         await SENDS[msg_type](ws)
         assert (ws.connection_state, server.sent) == (state, [])
     elif state in GONE_STATES:
@@ -93,7 +112,7 @@ async def test_send_pairs(state: State, msg_type: str) -> None:
 
 
 @pytest.mark.parametrize("msg_type", sorted(RECEIVES))
-@pytest.mark.parametrize("state", [s for s in State if s is not State.DISCONNECTED], ids=lambda s: s.name)
+@pytest.mark.parametrize("state", [s for s in State if s is not FINAL], ids=lambda s: s.name)
 async def test_receive_pairs(state: State, msg_type: str) -> None:
     ws, server = await in_state(state)
     server.push(RECEIVES[msg_type])
@@ -108,45 +127,57 @@ async def test_receive_pairs(state: State, msg_type: str) -> None:
 
 
 async def test_nothing_is_received_after_disconnect() -> None:
-    ws, server = await in_state(State.DISCONNECTED)
-    server.push(RECEIVES["websocket.receive"])
+    ws, server = await in_state(FINAL)
+    server.push(next(iter(RECEIVES.values())))
     with pytest.raises(WebSocketDisconnect):
         await ws.receive_raw()
     assert not server.incoming.empty()  # the queued message was never read
 
 
-async def test_final_denial_body_closes() -> None:
-    ws, server = await in_state(State.RESPONSE)
-    await ws._send_http_response_body(b"a", more_body=True)
-    assert ws.connection_state is State.RESPONSE
-    await ws._send_http_response_body(b"b")
-    assert ws.connection_state is State.CLOSED
-    assert [m.get("more_body") for m in server.sent] == [True, False]
+@pytest.mark.parametrize("msg_type", sorted(LAST_PARTS))
+async def test_a_last_part_moves_on(msg_type: str) -> None:
+    key, final_state = LAST_PARTS[msg_type]
+    source = next(s for (s, t), to in TRANSITIONS.items() if t == msg_type and to is s)
+    ws, server = await in_state(source)
+    more = messages.parse({**EXAMPLES[msg_type], key: True})
+    await ws.send_message(more)
+    assert ws.connection_state is source
+    await ws.send_message(messages.parse({**EXAMPLES[msg_type], key: False}))
+    assert ws.connection_state is final_state
+    assert [m.get(key) for m in server.sent] == [True, False]
 
 
 def test_every_state_is_reachable_and_has_a_hint() -> None:
     from fastware._state import HINTS
 
-    reachable = {State.CONNECTING} | set(TRANSITIONS.values()) | set(CONNECTION_LOST.values())
+    reachable = {INITIAL} | set(TRANSITIONS.values()) | set(CONNECTION_LOST.values())
     assert reachable == set(State)
     assert set(HINTS) == set(State)
     assert set(CONNECTION_LOST) == set(State)
 
 
-# The order of a connection's life: no transition, received or sent or a lost connection, goes back.
-_RANK = {
-    State.CONNECTING: 0,
-    State.HANDSHAKE: 1,
-    State.CONNECTED: 2,
-    State.RESPONSE: 2,
-    State.CLOSED: 3,
-    State.LOST: 3,
-    State.DISCONNECTED: 4,
-}
-
-
 def test_no_transition_goes_back() -> None:
-    pairs = [(a, b) for (a, _), b in TRANSITIONS.items()] + list(CONNECTION_LOST.items())
-    for before, after in pairs:
-        assert _RANK[after] >= _RANK[before], (before, after)
-        assert (before, after) not in {(State.CLOSED, State.LOST), (State.LOST, State.CLOSED)}
+    # The order of a connection's life: no transition, received or sent or a lost connection, goes back.
+    assert all(s not in LATER_STATES[s] for s in State), "a state can be re-entered"
+    assert State.LOST not in LATER_STATES[State.CLOSED] and State.CLOSED not in LATER_STATES[State.LOST]
+
+
+def test_state_members_refuse_attributes() -> None:
+    # The members are shared by every connection: a per-connection value set on one would leak to all.
+    with pytest.raises(AttributeError, match="shared by every connection"):
+        State.CONNECTED.user = "ann"  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        del State.CONNECTED.name
+    assert not hasattr(State.CONNECTED, "user")
+    assert State("CONNECTED") is State.CONNECTED
+
+
+def test_the_machine_is_the_schemas() -> None:
+    # fastware._state holds no table of its own: every one is the generated module's object.
+    from fastware import _state
+    from fastware._generated import states
+
+    for name in _state.__all__:
+        assert getattr(_state, name) is getattr(states, name)
+    source = Path(_state.__file__).read_text(encoding="utf-8")
+    assert "websocket." not in source.split('"""', 2)[2]  # no message type written by hand

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from typing import Any
 
 import pytest
-from support import FakeServer, make_scope
+from support import (
+    ACCEPT_HEADERS_SINCE,
+    CLOSE_REASON_MAX,
+    DENIAL,
+    REASON_SINCE,
+    REFUSED_CLOSE_CODES,
+    FakeServer,
+    make_scope,
+    utf8_text,
+    version_before,
+)
 
 from fastware import (
     FrameTypeError,
@@ -14,6 +26,7 @@ from fastware import (
     ServerProtocolError,
     State,
     UnsupportedByServerError,
+    UnsupportedByServerWarning,
     WebSocket,
     WebSocketDisconnect,
     WebSocketError,
@@ -93,8 +106,8 @@ def test_wrong_scope_type_is_refused() -> None:
         WebSocket({"type": "http"}, FakeServer().receive, FakeServer().send)
 
 
-def test_spec_version_defaults_to_2_0() -> None:
-    assert make(asgi={"version": "3.0"})[0].spec_version == (2, 0)
+def test_spec_version_is_none_when_the_server_declares_none() -> None:
+    assert make(asgi={"version": "3.0"})[0].spec_version is None
     assert make(asgi={"version": "3.0", "spec_version": "2.4"})[0].spec_version == (2, 4)
 
 
@@ -167,11 +180,15 @@ async def test_accept_bad_headers_send_nothing(headers: Any, error: type[Excepti
     assert ws.connection_state is State.CONNECTING
 
 
-async def test_accept_headers_refused_by_a_2_0_server() -> None:
-    ws, server = make(CONNECT, asgi={"version": "3.0"})
-    with pytest.raises(UnsupportedByServerError, match=r"'headers' needs ASGI spec 2.1; this server speaks 2.0"):
+async def test_accept_headers_sent_with_a_warning_to_an_older_server() -> None:
+    older = version_before(ACCEPT_HEADERS_SINCE)
+    ws, server = make(CONNECT, asgi={"version": "3.0", "spec_version": older})
+    with pytest.warns(
+        UnsupportedByServerWarning,
+        match=rf"'headers' needs ASGI spec {ACCEPT_HEADERS_SINCE}; this server declares {older}",
+    ):
         await ws.accept(headers=[(b"x-a", b"1")])
-    assert server.sent == []
+    assert server.sent == [{"type": "websocket.accept", "headers": [(b"x-a", b"1")]}]
 
 
 async def test_accept_twice_is_a_state_error() -> None:
@@ -307,10 +324,11 @@ async def test_close_with_reason() -> None:
     assert server.sent == [{"type": "websocket.close", "code": 4001, "reason": "bye \u00e9"}]
 
 
-async def test_close_reason_dropped_for_a_2_2_server() -> None:
-    ws, server = await accepted(asgi={"version": "3.0", "spec_version": "2.2"})
-    await ws.close(4001, reason="bye")
-    assert server.sent == [{"type": "websocket.close", "code": 4001}]
+async def test_close_reason_sent_with_a_warning_to_an_older_server() -> None:
+    ws, server = await accepted(asgi={"version": "3.0", "spec_version": version_before(REASON_SINCE)})
+    with pytest.warns(UnsupportedByServerWarning, match=rf"websocket.close 'reason' needs ASGI spec {REASON_SINCE}"):
+        await ws.close(4001, reason="bye")
+    assert server.sent == [{"type": "websocket.close", "code": 4001, "reason": "bye"}]
 
 
 async def test_close_twice_sends_one_close() -> None:
@@ -335,7 +353,7 @@ async def test_close_after_disconnect_is_a_no_op() -> None:
     assert server.sent == []
 
 
-@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, -1])
+@pytest.mark.parametrize("code", REFUSED_CLOSE_CODES)
 async def test_close_code_an_endpoint_may_not_send(code: int) -> None:
     ws, server = await accepted()
     with pytest.raises(WebSocketValueError, match=f"'code' may not be {code}"):
@@ -352,12 +370,16 @@ async def test_close_code_wrong_type(code: Any) -> None:
     assert server.sent == []
 
 
-async def test_close_reason_over_123_utf8_bytes() -> None:
+async def test_close_reason_over_the_utf8_byte_limit() -> None:
     ws, server = await accepted()
-    with pytest.raises(WebSocketValueError, match="is 124 bytes as UTF-8; at most 123"):
-        await ws.close(reason="\u00e9" * 62)  # 62 characters, 124 bytes
-    await ws.close(reason="\u00e9" * 61 + "x")  # 123 bytes: allowed
-    assert server.sent == [{"type": "websocket.close", "code": 1000, "reason": "\u00e9" * 61 + "x"}]
+    over, fits = utf8_text(CLOSE_REASON_MAX + 1), utf8_text(CLOSE_REASON_MAX)
+    assert len(over) <= CLOSE_REASON_MAX  # fewer characters than the limit: bytes are counted
+    with pytest.raises(
+        WebSocketValueError, match=f"is {CLOSE_REASON_MAX + 1} bytes as UTF-8; at most {CLOSE_REASON_MAX}"
+    ):
+        await ws.close(reason=over)
+    await ws.close(reason=fits)
+    assert server.sent == [{"type": "websocket.close", "code": 1000, "reason": fits}]
 
 
 async def test_close_reason_lone_surrogate() -> None:
@@ -498,6 +520,7 @@ async def test_timeout_raises_builtin_timeout_error_and_loses_nothing() -> None:
 # denial response ------------------------------------------------------------
 
 
+@DENIAL
 async def test_denial_response() -> None:
     ws, server = make(CONNECT)
     await ws.send_denial_response(401, headers=[(b"www-authenticate", b"Bearer")], body=b"no")
@@ -508,13 +531,15 @@ async def test_denial_response() -> None:
     assert ws.connection_state is State.CLOSED
 
 
+@DENIAL
 async def test_denial_response_without_extension() -> None:
     ws, server = make(CONNECT, extensions={})
-    with pytest.raises(UnsupportedByServerError, match="call close\\(\\) before accept\\(\\)"):
+    with pytest.raises(UnsupportedByServerError, match="needs the 'websocket.http.response' extension"):
         await ws.send_denial_response(403)
     assert server.sent == []
 
 
+@DENIAL
 async def test_denial_response_after_accept_is_a_state_error() -> None:
     ws, server = await accepted()
     with pytest.raises(WebSocketStateError, match="websocket.http.response.start' in state CONNECTED"):
@@ -522,6 +547,7 @@ async def test_denial_response_after_accept_is_a_state_error() -> None:
     assert server.sent == []
 
 
+@DENIAL
 @pytest.mark.parametrize(
     ("status", "error"), [(99, WebSocketValueError), (600, WebSocketValueError), ("403", TypeError)]
 )
@@ -559,3 +585,36 @@ def test_websocket_disconnect_public_api() -> None:
 def test_errors_share_a_base_and_a_builtin(error: type[Exception], builtin: type[Exception]) -> None:
     assert issubclass(error, WebSocketError)
     assert issubclass(error, builtin)
+
+
+def test_the_warning_becomes_an_error_under_pytest_w(tmp_path: Any) -> None:
+    # The spelling the docs give: pytest -W error::fastware.UnsupportedByServerWarning.
+    (tmp_path / "test_old_server.py").write_text(
+        "import asyncio\n"
+        "from fastware import WebSocket\n"
+        "def test_headers():\n"
+        "    async def receive(): return {'type': 'websocket.connect'}\n"
+        "    async def send(m): pass\n"
+        "    scope = {'type': 'websocket', 'asgi': {'spec_version': '2.0'}, 'path': '/', 'headers': []}\n"
+        "    asyncio.run(WebSocket(scope, receive, send).accept(headers=[(b'x-a', b'1')]))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error::fastware.UnsupportedByServerWarning",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout
+    assert "UnsupportedByServerWarning: websocket.accept 'headers' needs ASGI spec" in done.stdout
