@@ -73,7 +73,10 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def client(url: str) -> Any:
-    return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT)
+    # max_queue=None: a client that closes mid-stream must still read the frames ahead of the server's
+    # close frame; with a bounded queue it stops reading, never sees the close, and aborts after
+    # close_timeout, so "close" would test a dropped connection 10 s late.
+    return connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_queue=None)
 
 
 async def recv_json(ws: ClientConnection) -> Any:
