@@ -46,6 +46,8 @@ from ._errors import BackendUnavailable
 # redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
 _GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
+INDEX_BATCH = 10_000  # index entries per XREAD of the index
+INDEX_LENGTH = 100_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
 APPEND_BATCH = 500  # appends sent together in one pipeline at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
@@ -68,6 +70,8 @@ local offset = tonumber(redis.call('HGET', KEYS[1], 'o')) + 1
 local id = string.format('%d-0', offset)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id, 'e', epoch, 'd', ARGV[1])
 redis.call('HSET', KEYS[1], 'o', offset)
+local n = redis.call('INCR', KEYS[5])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'n', n, 'r', ARGV[6])
 if ARGV[4] ~= '0' then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -106,6 +110,41 @@ local start = string.format('%d-0', tonumber(ARGV[1]) + 1)
 return {epoch, last, redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[2])}
 """
 
+# The reader's two reads, as scripts so that Redis returns little to parse (redis-py's parser is Python):
+# the rooms the index names after an entry (each once), and the entries of some rooms as flat triples.
+_MOVED = """
+local reply = redis.call('XREAD', 'COUNT', ARGV[2], 'STREAMS', KEYS[1], ARGV[1])
+if not reply then
+  return {}
+end
+local items = reply[1][2]
+local out = {items[#items][1], tonumber(items[1][2][2]), tonumber(items[#items][2][2]), #items}
+local seen = {}
+for _, item in ipairs(items) do
+  local room = item[2][4]
+  if not seen[room] then
+    seen[room] = true
+    out[#out + 1] = room
+  end
+end
+return out
+"""
+
+_FETCH = """
+local out = {}
+local count = ARGV[#KEYS + 1]
+for i, key in ipairs(KEYS) do
+  local flat = {}
+  for _, item in ipairs(redis.call('XRANGE', key, string.format('%d-0', tonumber(ARGV[i]) + 1), '+', 'COUNT', count)) do
+    flat[#flat + 1] = tonumber(string.match(item[1], '^(%d+)'))
+    flat[#flat + 1] = item[2][2]
+    flat[#flat + 1] = item[2][4]
+  end
+  out[i] = flat
+end
+return out
+"""
+
 
 def _new_epoch() -> str:
     return secrets.token_hex(6)
@@ -113,7 +152,7 @@ def _new_epoch() -> str:
 
 class _Append(NamedTuple):
     room: str
-    keys: tuple[str, str, str]
+    keys: tuple[str, str, str, str, str]
     args: tuple[str | int, ...]
     future: asyncio.Future[tuple[str, int]]
 
@@ -130,6 +169,15 @@ def _settle(item: _Append, *, result: tuple[str, int] | None = None, exc: BaseEx
 
 def _bulk(data: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+_READ_BATCH_ARG = b"%d" % READ_BATCH
+_INDEX_BATCH_ARG = b"%d" % INDEX_BATCH
+
+
+def _pack(parts: list[bytes]) -> bytes:
+    # The reader's commands, packed directly (redis-py's generic packing costs ~15 ms for 1,000 rooms).
+    return b"*%d\r\n" % len(parts) + b"".join(_bulk(part) for part in parts)
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -184,7 +232,11 @@ class RedisBackend:
         self._reader: tuple[aioredis.ConnectionPool, AbstractConnection] | None = None
         self._reader_id = 0
         self._stream_keys: dict[str, bytes] = {}
-        self._room_by_key: dict[str, str] = {}
+        self._index_key = f"{prefix}:index"
+        self._index_seq_key = f"{prefix}:index:n"
+        self._index_at: str | None = None  # id of the last index entry read; None: (re)start from its end
+        self._index_n: int | None = None  # its sequence number, to notice entries trimmed unread
+        self._expected: dict[str, int] = {}  # per room, the cursor the next read gets if nothing is left to fetch
         self._reading = False
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
@@ -225,6 +277,8 @@ class RedisBackend:
         self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()
         self._head_sha = hashlib.sha1(_HEAD.encode()).hexdigest()
         self._range_sha = hashlib.sha1(_RANGE.encode()).hexdigest()
+        self._moved_sha = hashlib.sha1(_MOVED.encode()).hexdigest()
+        self._fetch_sha = hashlib.sha1(_FETCH.encode()).hexdigest()
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
@@ -251,6 +305,7 @@ class RedisBackend:
                 await client.aclose()
 
     async def _drop_reader(self) -> None:
+        self._index_at = None  # whatever was missed meanwhile: every room is read again
         reader, self._reader = self._reader, None
         if reader is not None:
             pool, conn = reader
@@ -274,27 +329,6 @@ class RedisBackend:
             self._reader = pool, conn
         return self._reader[1]
 
-    def _pack_xread(self, cursors: Mapping[str, int], block_ms: int) -> bytes:
-        # XREAD over many rooms is the reader's hot path: packed here once per call from cached key
-        # parts (redis-py's generic packing costs ~15 ms for 1,000 rooms).
-        keys = self._stream_keys
-        parts = [
-            b"*%d\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n%s$5\r\nBLOCK\r\n%s$7\r\nSTREAMS\r\n"
-            % (6 + 2 * len(cursors), _bulk(b"%d" % READ_BATCH), _bulk(b"%d" % block_ms))
-        ]
-        for room in cursors:
-            key = keys.get(room)
-            if key is None:
-                if len(keys) > 10_000:  # rooms come and go: keep the caches bounded
-                    keys.clear()
-                    self._room_by_key.clear()
-                name = self._keys(room)[1]
-                self._room_by_key[name] = room
-                key = keys[room] = _bulk(name.encode())
-            parts.append(key)
-        parts.extend(_bulk(b"%d-0" % cursor) for cursor in cursors.values())
-        return b"".join(parts)
-
     def _keys(self, room: str) -> tuple[str, str]:
         return f"{self.prefix}:{{{room}}}:meta", f"{self.prefix}:{{{room}}}:log"
 
@@ -307,7 +341,12 @@ class RedisBackend:
         token = f"{self.prefix}:{{{room}}}:pub:{secrets.token_hex(8)}"
         future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
         self._appends.append(
-            _Append(room, (meta, log, token), (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL), future)
+            _Append(
+                room,
+                (meta, log, token, self._index_key, self._index_seq_key),
+                (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL, room, INDEX_LENGTH),
+                future,
+            )
         )
         if self._appender is None or self._appender.done():
             self._appender = asyncio.get_running_loop().create_task(self._append_all())
@@ -340,7 +379,7 @@ class RedisBackend:
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for item in pending:
-                        pipe.evalsha(self._append_sha, 3, *item.keys, *item.args)
+                        pipe.evalsha(self._append_sha, 5, *item.keys, *item.args)
                     replies = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError) as exc:
                 error = exc
@@ -427,17 +466,40 @@ class RedisBackend:
         raise AssertionError("unreachable")
 
     async def read(self, cursors: Mapping[str, int], timeout: float) -> list[tuple[str, list[Entry]]]:
+        # Every append also adds "room r moved" to the prefix's index stream, in the same script. The
+        # reader waits on that one stream (a cost that does not grow with the rooms joined), then reads
+        # only the rooms that moved. Nothing depends on the index being complete: a room whose cursor
+        # is not the one this backend expects (joined, rejoined, reset), a gap in the index's sequence
+        # numbers (trimmed unread, counter reset), a new reader connection or an idle timeout make every
+        # such room (or every room) be read from its cursor, as without the index.
         if self._woken:
             self._woken = False
             return []
         try:
             conn = await self._reader_connection()
-            self._reading = True
-            try:
-                await conn.send_packed_command(self._pack_xread(cursors, max(1, round(timeout * 1000))), False)
-                reply: Any = await conn.read_response(timeout=timeout + self.timeout)
-            finally:
-                self._reading = False
+            if self._index_at is None:
+                await self._index_restart(conn)
+            expected = self._expected
+            moved = [room for room, cursor in cursors.items() if expected.get(room) != cursor]
+            self._expected = expected = dict(cursors)
+            if not moved:
+                found = await self._moved(conn, cursors)
+                if found is None:  # nothing new in the index: wait for its next entry
+                    if self._woken:  # woken before blocking: CLIENT UNBLOCK would find nothing to unblock
+                        self._woken = False
+                        return []
+                    block_ms = max(1, round(timeout * 1000))
+                    if not await self._command(conn, self._pack_index(block_ms), timeout):
+                        if self._woken:  # CLIENT UNBLOCK
+                            self._woken = False
+                        else:
+                            self._index_at = None  # idle: check every room once (repairs anything missed)
+                        return []
+                    found = await self._moved(conn, cursors)
+                moved = found or []
+            if not moved:
+                return []
+            reply: Any = await self._fetch(conn, moved, cursors)
         except (RedisError, OSError) as exc:
             await self._drop_reader()
             raise BackendUnavailable(f"reading the rooms from Redis failed: {exc}") from exc
@@ -445,10 +507,86 @@ class RedisBackend:
             # Cancelled mid-command: the connection's state is unknown; never reuse it.
             await self._drop_reader()
             raise
+        batches = []
+        for room, flat in zip(moved, reply, strict=True):
+            if not flat:
+                continue
+            entries = [Entry(*flat[i : i + 3]) for i in range(0, len(flat), 3)]
+            # A full batch may have more behind it: read the room again next time.
+            expected[room] = entries[-1].offset if len(entries) < READ_BATCH else -1
+            batches.append((room, entries))
+        return batches
+
+    async def _command(self, conn: AbstractConnection, packed: bytes, blocking: float) -> Any:
+        self._reading = True
+        try:
+            await conn.send_packed_command(packed, False)
+            return await conn.read_response(timeout=blocking + self.timeout)
+        finally:
+            self._reading = False
+
+    async def _script(self, conn: AbstractConnection, script: str, sha: str, args: list[bytes]) -> Any:
+        """EVALSHA on the reader's connection (EVAL if Redis lost its script cache); ``args``: numkeys onward."""
+        try:
+            return await self._command(conn, _pack([b"EVALSHA", sha.encode(), *args]), 0.0)
+        except NoScriptError:
+            return await self._command(conn, _pack([b"EVAL", script.encode(), *args]), 0.0)
+
+    async def _index_restart(self, conn: AbstractConnection) -> None:
+        """Start reading the index at its end, and read every room once (what came before)."""
+        await conn.send_command("XREVRANGE", self._index_key, "+", "-", "COUNT", "1")
+        last: Any = await conn.read_response(timeout=self.timeout)
+        if last:
+            entry_id, fields = last[0]
+            self._index_at, self._index_n = entry_id, int(fields[1])
+        else:
+            self._index_at, self._index_n = "0-0", None
+        self._expected = {}
+
+    def _pack_index(self, block_ms: int) -> bytes:
+        # A wake-up only: one entry; what it and the entries after it name is read by _moved.
+        assert self._index_at is not None
+        return _pack(
+            [
+                b"XREAD",
+                b"COUNT",
+                b"1",
+                b"BLOCK",
+                b"%d" % block_ms,
+                b"STREAMS",
+                self._index_key.encode(),
+                self._index_at.encode(),
+            ]
+        )
+
+    async def _moved(self, conn: AbstractConnection, cursors: Mapping[str, int]) -> list[str] | None:
+        """The rooms in ``cursors`` named by the index after ``_index_at`` (every room if entries were
+        missed); None if the index has nothing new."""
+        assert self._index_at is not None
+        args = [b"1", self._index_key.encode(), self._index_at.encode(), _INDEX_BATCH_ARG]
+        reply: Any = await self._script(conn, _MOVED, self._moved_sha, args)
         if not reply:
-            return []
-        by_key = self._room_by_key
-        return [(by_key[key], [_entry(item) for item in items]) for key, items in reply]
+            return None
+        last_id, first, last, count, *rooms = reply
+        complete = last - first == count - 1 and (self._index_n is None or first == self._index_n + 1)
+        self._index_at, self._index_n = last_id, last
+        if not complete:  # trimmed before this reader got to them, or the counter started over
+            return list(cursors)
+        return [room for room in rooms if room in cursors]
+
+    async def _fetch(self, conn: AbstractConnection, rooms: list[str], cursors: Mapping[str, int]) -> Any:
+        keys = self._stream_keys
+        args = [b"%d" % len(rooms)]
+        for room in rooms:
+            key = keys.get(room)
+            if key is None:
+                if len(keys) > 10_000:  # rooms come and go: keep the cache bounded
+                    keys.clear()
+                key = keys[room] = self._keys(room)[1].encode()
+            args.append(key)
+        args.extend(b"%d" % cursors[room] for room in rooms)
+        args.append(_READ_BATCH_ARG)
+        return await self._script(conn, _FETCH, self._fetch_sha, args)
 
     def wake(self) -> None:
         self._woken = True
