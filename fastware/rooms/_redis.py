@@ -52,6 +52,7 @@ APPEND_BATCH = 500  # appends sent together in one pipeline at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
 PUBLISH_BACKOFF = (0.05, 0.25)  # seconds before the 2nd and 3rd attempt
+READER_NAME = "fastware-rooms-reader"
 UNBLOCK_TRIES = 100  # x 5 ms: how long a wake-up keeps trying to reach a reader about to block
 
 _APPEND = """
@@ -327,6 +328,8 @@ class RedisBackend:
                 conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
                 await conn.send_command("CLIENT", "ID")
                 self._reader_id = int(await conn.read_response())
+                await conn.send_command("CLIENT", "SETNAME", READER_NAME)  # for operators (CLIENT LIST)
+                await conn.read_response()
             except BaseException:
                 await pool.aclose()
                 raise
