@@ -8,15 +8,19 @@ Keys (the ``{room}`` hash tag keeps a room's keys in one cluster slot):
   last offset.
 - ``<prefix>:{<room>}:pub:<token>``: for 60 s after a publish, its result, so that a publish retried
   after a lost reply returns the first append's position instead of appending again.
+- ``<prefix>:index``: a stream, one entry per append (fields ``n``, a sequence number from the counter
+  ``<prefix>:index:n``, and ``r``, the room), trimmed to about ``INDEX_LENGTH`` entries: where to look.
 
 Both ``log`` and ``meta`` expire ``retention`` seconds after the room's last message; this process
 refreshes that for rooms with local members, so a quiet room does not expire under them.
 
 Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
 old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
-offset stored, the TTLs refreshed and the idempotency token set, all atomically; appends issued at
-the same time share one pipeline. One reader task per
-process reads every room with local members with ``XREAD BLOCK`` from the last offset it dispatched;
+offset stored, the TTLs refreshed, the idempotency token set and the room added to the index, all
+atomically; appends issued at the same time share one pipeline. One reader
+task per process blocks on the index alone (``XREAD BLOCK``: a cost that does not grow with the rooms
+joined), then reads the rooms the index named that have local members, from the last offset it
+dispatched; it reads every room when the index may have missed something (see ``read``).
 ``CLIENT UNBLOCK`` wakes it when rooms are joined. redis-py's PubSub is not used: it is at-most-once
 and resubscribes silently. Gaps are found from offsets and epochs, never assumed away.
 """
