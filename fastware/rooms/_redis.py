@@ -50,7 +50,8 @@ from ._errors import BackendUnavailable
 # redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
 _GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
-INDEX_BATCH = 10_000  # index entries per XREAD of the index
+INDEX_BATCH = 10_000  # index entries per read of the index by script
+WAKE_BATCH = 64  # index entries the blocking XREAD returns at most (more are read by script)
 INDEX_LENGTH = 100_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
 APPEND_BATCH = 500  # appends sent together in one pipeline at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
@@ -178,6 +179,7 @@ def _bulk(data: bytes) -> bytes:
 
 _READ_BATCH_ARG = b"%d" % READ_BATCH
 _INDEX_BATCH_ARG = b"%d" % INDEX_BATCH
+_WAKE_BATCH_ARG = b"%d" % WAKE_BATCH
 
 
 def _arg(value: str | int) -> bytes:
@@ -245,6 +247,7 @@ class RedisBackend:
         self._index_seq_key = f"{prefix}:index:n"
         self._index_at: str | None = None  # id of the last index entry read; None: (re)start from its end
         self._index_n: int | None = None  # its sequence number, to notice entries trimmed unread
+        self._busy = False  # the index had more entries than one XREAD returns
         self._expected: dict[str, int] = {}  # per room, the cursor the next read gets if nothing is left to fetch
         self._reading = False
         self._woken = False
@@ -513,22 +516,28 @@ class RedisBackend:
             if self._index_at is None:
                 await self._index_restart(conn)
             expected = self._expected
-            moved = [room for room, cursor in cursors.items() if expected.get(room) != cursor]
+            moved = [] if cursors == expected else [r for r, at in cursors.items() if expected.get(r) != at]
             self._expected = expected = dict(cursors)
             if not moved:
-                found = await self._moved(conn, cursors)
+                # Busy (the last read of the index was a full batch): ask the script at once. Otherwise
+                # XREAD BLOCK returns the few new entries, or waits for the next.
+                found = await self._moved(conn, cursors) if self._busy else None
                 if found is None:  # nothing new in the index: wait for its next entry
                     if self._woken:  # woken before blocking: CLIENT UNBLOCK would find nothing to unblock
                         self._woken = False
                         return []
                     block_ms = max(1, round(timeout * 1000))
-                    if not await self._command(conn, self._pack_index(block_ms), timeout):
+                    index = await self._command(conn, self._pack_index(block_ms), timeout)
+                    if not index:
                         if self._woken:  # CLIENT UNBLOCK
                             self._woken = False
                         else:
                             self._index_at = None  # idle: check every room once (repairs anything missed)
                         return []
-                    found = await self._moved(conn, cursors)
+                    items = index[0][1]
+                    # A few entries (the usual wake-up) are read here; a full batch may have more behind.
+                    self._busy = len(items) >= WAKE_BATCH
+                    found = await self._moved(conn, cursors) if self._busy else self._named(items, cursors)
                 moved = found or []
             if not moved:
                 return []
@@ -577,13 +586,12 @@ class RedisBackend:
         self._expected = {}
 
     def _pack_index(self, block_ms: int) -> bytes:
-        # A wake-up only: one entry; what it and the entries after it name is read by _moved.
         assert self._index_at is not None
         return _pack(
             [
                 b"XREAD",
                 b"COUNT",
-                b"1",
+                _WAKE_BATCH_ARG,
                 b"BLOCK",
                 b"%d" % block_ms,
                 b"STREAMS",
@@ -599,6 +607,7 @@ class RedisBackend:
         args = [b"1", self._index_key.encode(), self._index_at.encode(), _INDEX_BATCH_ARG]
         reply: Any = await self._script(conn, _MOVED, self._moved_sha, args)
         if not reply:
+            self._busy = False
             return None
         last_id, first, last, count, *rooms = reply
         complete = last - first == count - 1 and (self._index_n is None or first == self._index_n + 1)
@@ -606,6 +615,22 @@ class RedisBackend:
         if not complete:  # trimmed before this reader got to them, or the counter started over
             return list(cursors)
         return [room for room in rooms if room in cursors]
+
+    def _named(self, items: list[Any], cursors: Mapping[str, int]) -> list[str]:
+        """As the _MOVED script, from index entries read here: the rooms in ``cursors`` they name."""
+        n = self._index_n
+        complete = True
+        named: set[str] = set()
+        for _id, fields in items:
+            number = int(fields[1])
+            if n is not None and number != n + 1:
+                complete = False
+            n = number
+            named.add(fields[3])
+        self._index_at, self._index_n = items[-1][0], n
+        if not complete:  # trimmed before this reader got to them, or the counter started over
+            return list(cursors)
+        return [room for room in named if room in cursors]
 
     async def _fetch(self, conn: AbstractConnection, rooms: list[str], cursors: Mapping[str, int]) -> Any:
         keys = self._stream_keys

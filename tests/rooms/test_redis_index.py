@@ -11,7 +11,7 @@ import redis.asyncio as redis
 from redis_server import RedisServer
 from support_rooms import TIMEOUT, offsets, take
 
-from fastware.rooms import RedisBackend, Rooms
+from fastware.rooms import RedisBackend, Rooms, _redis
 from fastware.rooms import _core as core
 
 PREFIX = "t"
@@ -29,6 +29,14 @@ async def append_without_index(adm: redis.Redis, room: str, text: str) -> int:
     await adm.xadd(log, {"e": epoch, "d": text}, id=f"{offset}-0")
     await adm.hset(meta, "o", offset)
     return offset
+
+
+@pytest.fixture(params=["xread", "script"])
+def index_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The reader reads few new index entries from its XREAD, and many by script: run both ways."""
+    if request.param == "script":
+        monkeypatch.setattr(_redis, "WAKE_BATCH", 1)  # every XREAD counts as a full batch
+    return str(request.param)
 
 
 @pytest.fixture
@@ -61,7 +69,7 @@ async def test_a_message_the_index_never_named_is_delivered_by_the_idle_check(fr
 
 @pytest.mark.parametrize("how", ["counter jumps", "index deleted"])
 async def test_a_gap_in_the_index_makes_the_reader_read_every_room(
-    fresh_redis: RedisServer, no_idle_check: float, how: str
+    fresh_redis: RedisServer, no_idle_check: float, index_reader: str, how: str
 ) -> None:
     """Entries trimmed before the reader got to them, or the index starting over (FLUSHALL of its
     keys): the sequence numbers have a gap, and every joined room is read from its cursor at once."""
@@ -91,7 +99,7 @@ async def test_a_gap_in_the_index_makes_the_reader_read_every_room(
         await adm.aclose()
 
 
-async def test_many_rooms_two_processes_each_message_once_in_order(fresh_redis: RedisServer) -> None:
+async def test_many_rooms_two_processes_each_message_once_in_order(fresh_redis: RedisServer, index_reader: str) -> None:
     """Rooms joined in both "processes", publishes to all of them interleaved from both: each member
     gets its room's messages once, in the room's order, and nothing of the rooms it did not join."""
     names = [f"room-{i}" for i in range(50)]
