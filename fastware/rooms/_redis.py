@@ -140,16 +140,43 @@ _FETCH = """
 local out = {}
 local count = ARGV[#KEYS + 1]
 for i, key in ipairs(KEYS) do
-  local flat = {}
-  for _, item in ipairs(redis.call('XRANGE', key, string.format('%d-0', tonumber(ARGV[i]) + 1), '+', 'COUNT', count)) do
-    flat[#flat + 1] = tonumber(string.match(item[1], '^(%d+)'))
-    flat[#flat + 1] = item[2][2]
-    flat[#flat + 1] = item[2][4]
+  local items = redis.call('XRANGE', key, string.format('%d-0', tonumber(ARGV[i]) + 1), '+', 'COUNT', count)
+  local packed, plain = {}, true
+  for j, item in ipairs(items) do
+    local text = item[2][4]
+    if string.find(text, '\\30', 1, true) then
+      plain = false
+      break
+    end
+    packed[j] = string.match(item[1], '^(%d+)') .. '\\31' .. item[2][2] .. '\\31' .. text
   end
-  out[i] = flat
+  if plain then
+    out[i] = table.concat(packed, '\\30')
+  else
+    local flat = {}
+    for _, item in ipairs(items) do
+      flat[#flat + 1] = tonumber(string.match(item[1], '^(%d+)'))
+      flat[#flat + 1] = item[2][2]
+      flat[#flat + 1] = item[2][4]
+    end
+    out[i] = flat
+  end
 end
 return out
 """
+
+
+def _unpack(got: str | list[Any]) -> list[Entry]:
+    """The entries of one room as _FETCH returns them: one string, records separated by RS (a JSON
+    text never holds one unescaped; the room's name and epoch cannot) and fields by US (the text is
+    the last field, so it may hold a US); or, if a text held an RS, flat triples."""
+    if isinstance(got, str):
+        entries = []
+        for record in got.split("\x1e"):
+            offset, epoch, text = record.split("\x1f", 2)
+            entries.append(Entry(int(offset), epoch, text))
+        return entries
+    return [Entry(*got[i : i + 3]) for i in range(0, len(got), 3)]
 
 
 def _new_epoch() -> str:
@@ -550,10 +577,10 @@ class RedisBackend:
             await self._drop_reader()
             raise
         batches = []
-        for room, flat in zip(moved, reply, strict=True):
-            if not flat:
+        for room, got in zip(moved, reply, strict=True):
+            if not got:
                 continue
-            entries = [Entry(*flat[i : i + 3]) for i in range(0, len(flat), 3)]
+            entries = _unpack(got)
             # A full batch may have more behind it: read the room again next time.
             expected[room] = entries[-1].offset if len(entries) < READ_BATCH else -1
             batches.append((room, entries))

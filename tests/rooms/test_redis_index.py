@@ -138,3 +138,25 @@ async def test_many_rooms_two_processes_each_message_once_in_order(fresh_redis: 
         finally:
             for m in members:
                 await m.__aexit__(None, None, None)
+
+
+async def test_texts_with_separator_characters_are_read_intact(fresh_redis: RedisServer) -> None:
+    """The reader's fetch packs a room's entries into one string, separated by RS and US; JSON from
+    publish never holds them unescaped, but a log written otherwise may: read intact either way."""
+    adm = admin(fresh_redis)
+    try:
+        async with (
+            Rooms(RedisBackend(fresh_redis.url, retention=None, prefix=PREFIX)) as rooms,
+            rooms.join("r") as m,
+        ):
+            await rooms.publish("r", "a\x1eb\x1fc")  # escaped by JSON
+            texts = ['"raw \x1f unit separator"', '"raw \x1e record separator"', '"plain"']
+            for text in texts:
+                await append_without_index(adm, "r", text)
+            await rooms.publish("r", "last")  # names the room: all four read in one fetch
+            got = await take(m, 5)
+            assert [e.text for e in got[1:4]] == texts
+            assert (got[0].data, got[4].data) == ("a\x1eb\x1fc", "last")  # (raw control characters: not JSON)
+            assert offsets(got) == [1, 2, 3, 4, 5]
+    finally:
+        await adm.aclose()
