@@ -386,9 +386,16 @@ async def scenario(name: str, url: str, rooms: int, per_room: int, messages: int
     }
 
 
-def run(quick: bool = False, rounds: int | None = None, libraries: tuple[str, ...] = LIBRARIES) -> dict[str, Any]:
-    """Every library in every scenario, rounds interleaved; medians of the rounds."""
+def run(
+    quick: bool = False,
+    rounds: int | None = None,
+    libraries: tuple[str, ...] = LIBRARIES,
+    only_scenarios: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Every library in every scenario (or in those named), rounds interleaved; medians of the rounds."""
     scenarios = QUICK if quick else SCENARIOS
+    if only_scenarios:
+        scenarios = {title: spec for title, spec in scenarios.items() if title in only_scenarios}
     rounds = rounds or (1 if quick else 2)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {s: {lib: [] for lib in libraries} for s in scenarios}
     with redis_server() as url:
@@ -478,6 +485,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--only", nargs="+", choices=LIBRARIES, default=LIBRARIES, help="the libraries to run")
+    parser.add_argument(
+        "--scenario", nargs="+", choices=tuple(SCENARIOS), default=(), help="the scenarios to run (default: all)"
+    )
     parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--rooms", type=int, help=argparse.SUPPRESS)
@@ -487,7 +497,7 @@ def main() -> None:
     if args.worker:
         asyncio.run(worker(args.worker, args.url, args.rooms, args.per_room, args.messages))
         return
-    result = run(quick=args.quick, rounds=args.rounds, libraries=tuple(args.only))
+    result = run(quick=args.quick, rounds=args.rounds, libraries=tuple(args.only), only_scenarios=tuple(args.scenario))
     if args.json:
         slim = {k: v for k, v in result.items() if k != "samples"}
         print(json.dumps(slim, indent=1))

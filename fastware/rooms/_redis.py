@@ -8,15 +8,19 @@ Keys (the ``{room}`` hash tag keeps a room's keys in one cluster slot):
   last offset.
 - ``<prefix>:{<room>}:pub:<token>``: for 60 s after a publish, its result, so that a publish retried
   after a lost reply returns the first append's position instead of appending again.
+- ``<prefix>:index``: a stream, one entry per append (fields ``n``, a sequence number from the counter
+  ``<prefix>:index:n``, and ``r``, the room), trimmed to about ``INDEX_LENGTH`` entries: where to look.
 
 Both ``log`` and ``meta`` expire ``retention`` seconds after the room's last message; this process
 refreshes that for rooms with local members, so a quiet room does not expire under them.
 
 Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
 old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
-offset stored, the TTLs refreshed and the idempotency token set, all atomically; appends issued at
-the same time share one pipeline. One reader task per
-process reads every room with local members with ``XREAD BLOCK`` from the last offset it dispatched;
+offset stored, the TTLs refreshed, the idempotency token set and the room added to the index, all
+atomically; appends issued at the same time share one pipeline. One reader
+task per process blocks on the index alone (``XREAD BLOCK``: a cost that does not grow with the rooms
+joined), then reads the rooms the index named that have local members, from the last offset it
+dispatched; it reads every room when the index may have missed something (see ``read``).
 ``CLIENT UNBLOCK`` wakes it when rooms are joined. redis-py's PubSub is not used: it is at-most-once
 and resubscribes silently. Gaps are found from offsets and epochs, never assumed away.
 """
@@ -46,10 +50,14 @@ from ._errors import BackendUnavailable
 # redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
 _GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
+INDEX_BATCH = 10_000  # index entries per read of the index by script
+WAKE_BATCH = 64  # index entries the blocking XREAD returns at most (more are read by script)
+INDEX_LENGTH = 100_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
 APPEND_BATCH = 500  # appends sent together in one pipeline at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
 PUBLISH_BACKOFF = (0.05, 0.25)  # seconds before the 2nd and 3rd attempt
+READER_NAME = "fastware-rooms-reader"
 UNBLOCK_TRIES = 100  # x 5 ms: how long a wake-up keeps trying to reach a reader about to block
 
 _APPEND = """
@@ -68,6 +76,8 @@ local offset = tonumber(redis.call('HGET', KEYS[1], 'o')) + 1
 local id = string.format('%d-0', offset)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id, 'e', epoch, 'd', ARGV[1])
 redis.call('HSET', KEYS[1], 'o', offset)
+local n = redis.call('INCR', KEYS[5])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'n', n, 'r', ARGV[6])
 if ARGV[4] ~= '0' then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -106,6 +116,68 @@ local start = string.format('%d-0', tonumber(ARGV[1]) + 1)
 return {epoch, last, redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[2])}
 """
 
+# The reader's two reads, as scripts so that Redis returns little to parse (redis-py's parser is Python):
+# the rooms the index names after an entry (each once), and the entries of some rooms as flat triples.
+_MOVED = """
+local reply = redis.call('XREAD', 'COUNT', ARGV[2], 'STREAMS', KEYS[1], ARGV[1])
+if not reply then
+  return {}
+end
+local items = reply[1][2]
+local out = {items[#items][1], tonumber(items[1][2][2]), tonumber(items[#items][2][2]), #items}
+local seen = {}
+for _, item in ipairs(items) do
+  local room = item[2][4]
+  if not seen[room] then
+    seen[room] = true
+    out[#out + 1] = room
+  end
+end
+return out
+"""
+
+_FETCH = """
+local out = {}
+local count = ARGV[#KEYS + 1]
+for i, key in ipairs(KEYS) do
+  local items = redis.call('XRANGE', key, string.format('%d-0', tonumber(ARGV[i]) + 1), '+', 'COUNT', count)
+  local packed, plain = {}, true
+  for j, item in ipairs(items) do
+    local text = item[2][4]
+    if string.find(text, '\\30', 1, true) then
+      plain = false
+      break
+    end
+    packed[j] = string.match(item[1], '^(%d+)') .. '\\31' .. item[2][2] .. '\\31' .. text
+  end
+  if plain then
+    out[i] = table.concat(packed, '\\30')
+  else
+    local flat = {}
+    for _, item in ipairs(items) do
+      flat[#flat + 1] = tonumber(string.match(item[1], '^(%d+)'))
+      flat[#flat + 1] = item[2][2]
+      flat[#flat + 1] = item[2][4]
+    end
+    out[i] = flat
+  end
+end
+return out
+"""
+
+
+def _unpack(got: str | list[Any]) -> list[Entry]:
+    """The entries of one room as _FETCH returns them: one string, records separated by RS (a JSON
+    text never holds one unescaped; the room's name and epoch cannot) and fields by US (the text is
+    the last field, so it may hold a US); or, if a text held an RS, flat triples."""
+    if isinstance(got, str):
+        entries = []
+        for record in got.split("\x1e"):
+            offset, epoch, text = record.split("\x1f", 2)
+            entries.append(Entry(int(offset), epoch, text))
+        return entries
+    return [Entry(*got[i : i + 3]) for i in range(0, len(got), 3)]
+
 
 def _new_epoch() -> str:
     return secrets.token_hex(6)
@@ -113,7 +185,7 @@ def _new_epoch() -> str:
 
 class _Append(NamedTuple):
     room: str
-    keys: tuple[str, str, str]
+    keys: tuple[str, str, str, str, str]
     args: tuple[str | int, ...]
     future: asyncio.Future[tuple[str, int]]
 
@@ -130,6 +202,20 @@ def _settle(item: _Append, *, result: tuple[str, int] | None = None, exc: BaseEx
 
 def _bulk(data: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+_READ_BATCH_ARG = b"%d" % READ_BATCH
+_INDEX_BATCH_ARG = b"%d" % INDEX_BATCH
+_WAKE_BATCH_ARG = b"%d" % WAKE_BATCH
+
+
+def _arg(value: str | int) -> bytes:
+    return value.encode() if isinstance(value, str) else b"%d" % value
+
+
+def _pack(parts: list[bytes]) -> bytes:
+    # The reader's commands, packed directly (redis-py's generic packing costs ~15 ms for 1,000 rooms).
+    return b"*%d\r\n" % len(parts) + b"".join(_bulk(part) for part in parts)
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -184,7 +270,12 @@ class RedisBackend:
         self._reader: tuple[aioredis.ConnectionPool, AbstractConnection] | None = None
         self._reader_id = 0
         self._stream_keys: dict[str, bytes] = {}
-        self._room_by_key: dict[str, str] = {}
+        self._index_key = f"{prefix}:index"
+        self._index_seq_key = f"{prefix}:index:n"
+        self._index_at: str | None = None  # id of the last index entry read; None: (re)start from its end
+        self._index_n: int | None = None  # its sequence number, to notice entries trimmed unread
+        self._busy = False  # the index had more entries than one XREAD returns
+        self._expected: dict[str, int] = {}  # per room, the cursor the next read gets if nothing is left to fetch
         self._reading = False
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
@@ -225,6 +316,8 @@ class RedisBackend:
         self._append_sha = hashlib.sha1(_APPEND.encode()).hexdigest()
         self._head_sha = hashlib.sha1(_HEAD.encode()).hexdigest()
         self._range_sha = hashlib.sha1(_RANGE.encode()).hexdigest()
+        self._moved_sha = hashlib.sha1(_MOVED.encode()).hexdigest()
+        self._fetch_sha = hashlib.sha1(_FETCH.encode()).hexdigest()
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
@@ -251,6 +344,7 @@ class RedisBackend:
                 await client.aclose()
 
     async def _drop_reader(self) -> None:
+        self._index_at = None  # whatever was missed meanwhile: every room is read again
         reader, self._reader = self._reader, None
         if reader is not None:
             pool, conn = reader
@@ -268,32 +362,13 @@ class RedisBackend:
                 conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
                 await conn.send_command("CLIENT", "ID")
                 self._reader_id = int(await conn.read_response())
+                await conn.send_command("CLIENT", "SETNAME", READER_NAME)  # for operators (CLIENT LIST)
+                await conn.read_response()
             except BaseException:
                 await pool.aclose()
                 raise
             self._reader = pool, conn
         return self._reader[1]
-
-    def _pack_xread(self, cursors: Mapping[str, int], block_ms: int) -> bytes:
-        # XREAD over many rooms is the reader's hot path: packed here once per call from cached key
-        # parts (redis-py's generic packing costs ~15 ms for 1,000 rooms).
-        keys = self._stream_keys
-        parts = [
-            b"*%d\r\n$5\r\nXREAD\r\n$5\r\nCOUNT\r\n%s$5\r\nBLOCK\r\n%s$7\r\nSTREAMS\r\n"
-            % (6 + 2 * len(cursors), _bulk(b"%d" % READ_BATCH), _bulk(b"%d" % block_ms))
-        ]
-        for room in cursors:
-            key = keys.get(room)
-            if key is None:
-                if len(keys) > 10_000:  # rooms come and go: keep the caches bounded
-                    keys.clear()
-                    self._room_by_key.clear()
-                name = self._keys(room)[1]
-                self._room_by_key[name] = room
-                key = keys[room] = _bulk(name.encode())
-            parts.append(key)
-        parts.extend(_bulk(b"%d-0" % cursor) for cursor in cursors.values())
-        return b"".join(parts)
 
     def _keys(self, room: str) -> tuple[str, str]:
         return f"{self.prefix}:{{{room}}}:meta", f"{self.prefix}:{{{room}}}:log"
@@ -307,7 +382,12 @@ class RedisBackend:
         token = f"{self.prefix}:{{{room}}}:pub:{secrets.token_hex(8)}"
         future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
         self._appends.append(
-            _Append(room, (meta, log, token), (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL), future)
+            _Append(
+                room,
+                (meta, log, token, self._index_key, self._index_seq_key),
+                (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL, room, INDEX_LENGTH),
+                future,
+            )
         )
         if self._appender is None or self._appender.done():
             self._appender = asyncio.get_running_loop().create_task(self._append_all())
@@ -338,10 +418,7 @@ class RedisBackend:
                 await asyncio.sleep(PUBLISH_BACKOFF[attempt - 1])
             attempt += 1
             try:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for item in pending:
-                        pipe.evalsha(self._append_sha, 3, *item.keys, *item.args)
-                    replies = await pipe.execute(raise_on_error=False)
+                replies = await self._run_appends(pending)
             except (RedisError, OSError) as exc:
                 error = exc
                 # A failed connect or no free connection sent nothing; any other failure may have lost
@@ -375,6 +452,31 @@ class RedisBackend:
                     maybe_appended=maybe_appended,
                 ),
             )
+
+    async def _run_appends(self, items: list[_Append]) -> list[Any]:
+        """One pipeline of the append script, packed here (redis-py's packing and pipeline cost more
+        than the script itself); each item's reply, or the error Redis answered for it."""
+        pool = self.client.connection_pool
+        conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
+        try:
+            head = [b"EVALSHA", self._append_sha.encode(), b"5"]
+            await conn.send_packed_command(
+                b"".join(_pack([*head, *[_arg(part) for part in (*item.keys, *item.args)]]) for item in items),
+                False,
+            )
+            replies: list[Any] = []
+            for _ in items:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            # Replies unread (a lost connection, a timeout, cancelled): the connection is not reused.
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+        return replies
 
     async def heads(self, rooms: Sequence[str]) -> list[Head]:
         async def call() -> Any:
@@ -427,17 +529,46 @@ class RedisBackend:
         raise AssertionError("unreachable")
 
     async def read(self, cursors: Mapping[str, int], timeout: float) -> list[tuple[str, list[Entry]]]:
+        # Every append also adds "room r moved" to the prefix's index stream, in the same script. The
+        # reader waits on that one stream (a cost that does not grow with the rooms joined), then reads
+        # only the rooms that moved. Nothing depends on the index being complete: a room whose cursor
+        # is not the one this backend expects (joined, rejoined, reset), a gap in the index's sequence
+        # numbers (trimmed unread, counter reset), a new reader connection or an idle timeout make every
+        # such room (or every room) be read from its cursor, as without the index.
         if self._woken:
             self._woken = False
             return []
         try:
             conn = await self._reader_connection()
-            self._reading = True
-            try:
-                await conn.send_packed_command(self._pack_xread(cursors, max(1, round(timeout * 1000))), False)
-                reply: Any = await conn.read_response(timeout=timeout + self.timeout)
-            finally:
-                self._reading = False
+            if self._index_at is None:
+                await self._index_restart(conn)
+            expected = self._expected
+            moved = [] if cursors == expected else [r for r, at in cursors.items() if expected.get(r) != at]
+            self._expected = expected = dict(cursors)
+            if not moved:
+                # Busy (the last read of the index was a full batch): ask the script at once. Otherwise
+                # XREAD BLOCK returns the few new entries, or waits for the next.
+                found = await self._moved(conn, cursors) if self._busy else None
+                if found is None:  # nothing new in the index: wait for its next entry
+                    if self._woken:  # woken before blocking: CLIENT UNBLOCK would find nothing to unblock
+                        self._woken = False
+                        return []
+                    block_ms = max(1, round(timeout * 1000))
+                    index = await self._command(conn, self._pack_index(block_ms), timeout)
+                    if not index:
+                        if self._woken:  # CLIENT UNBLOCK
+                            self._woken = False
+                        else:
+                            self._index_at = None  # idle: check every room once (repairs anything missed)
+                        return []
+                    items = index[0][1]
+                    # A few entries (the usual wake-up) are read here; a full batch may have more behind.
+                    self._busy = len(items) >= WAKE_BATCH
+                    found = await self._moved(conn, cursors) if self._busy else self._named(items, cursors)
+                moved = found or []
+            if not moved:
+                return []
+            reply: Any = await self._fetch(conn, moved, cursors)
         except (RedisError, OSError) as exc:
             await self._drop_reader()
             raise BackendUnavailable(f"reading the rooms from Redis failed: {exc}") from exc
@@ -445,10 +576,102 @@ class RedisBackend:
             # Cancelled mid-command: the connection's state is unknown; never reuse it.
             await self._drop_reader()
             raise
+        batches = []
+        for room, got in zip(moved, reply, strict=True):
+            if not got:
+                continue
+            entries = _unpack(got)
+            # A full batch may have more behind it: read the room again next time.
+            expected[room] = entries[-1].offset if len(entries) < READ_BATCH else -1
+            batches.append((room, entries))
+        return batches
+
+    async def _command(self, conn: AbstractConnection, packed: bytes, blocking: float) -> Any:
+        self._reading = True
+        try:
+            await conn.send_packed_command(packed, False)
+            return await conn.read_response(timeout=blocking + self.timeout)
+        finally:
+            self._reading = False
+
+    async def _script(self, conn: AbstractConnection, script: str, sha: str, args: list[bytes]) -> Any:
+        """EVALSHA on the reader's connection (EVAL if Redis lost its script cache); ``args``: numkeys onward."""
+        try:
+            return await self._command(conn, _pack([b"EVALSHA", sha.encode(), *args]), 0.0)
+        except NoScriptError:
+            return await self._command(conn, _pack([b"EVAL", script.encode(), *args]), 0.0)
+
+    async def _index_restart(self, conn: AbstractConnection) -> None:
+        """Start reading the index at its end, and read every room once (what came before)."""
+        await conn.send_command("XREVRANGE", self._index_key, "+", "-", "COUNT", "1")
+        last: Any = await conn.read_response(timeout=self.timeout)
+        if last:
+            entry_id, fields = last[0]
+            self._index_at, self._index_n = entry_id, int(fields[1])
+        else:
+            self._index_at, self._index_n = "0-0", None
+        self._expected = {}
+
+    def _pack_index(self, block_ms: int) -> bytes:
+        assert self._index_at is not None
+        return _pack(
+            [
+                b"XREAD",
+                b"COUNT",
+                _WAKE_BATCH_ARG,
+                b"BLOCK",
+                b"%d" % block_ms,
+                b"STREAMS",
+                self._index_key.encode(),
+                self._index_at.encode(),
+            ]
+        )
+
+    async def _moved(self, conn: AbstractConnection, cursors: Mapping[str, int]) -> list[str] | None:
+        """The rooms in ``cursors`` named by the index after ``_index_at`` (every room if entries were
+        missed); None if the index has nothing new."""
+        assert self._index_at is not None
+        args = [b"1", self._index_key.encode(), self._index_at.encode(), _INDEX_BATCH_ARG]
+        reply: Any = await self._script(conn, _MOVED, self._moved_sha, args)
         if not reply:
-            return []
-        by_key = self._room_by_key
-        return [(by_key[key], [_entry(item) for item in items]) for key, items in reply]
+            self._busy = False
+            return None
+        last_id, first, last, count, *rooms = reply
+        complete = last - first == count - 1 and (self._index_n is None or first == self._index_n + 1)
+        self._index_at, self._index_n = last_id, last
+        if not complete:  # trimmed before this reader got to them, or the counter started over
+            return list(cursors)
+        return [room for room in rooms if room in cursors]
+
+    def _named(self, items: list[Any], cursors: Mapping[str, int]) -> list[str]:
+        """As the _MOVED script, from index entries read here: the rooms in ``cursors`` they name."""
+        n = self._index_n
+        complete = True
+        named: set[str] = set()
+        for _id, fields in items:
+            number = int(fields[1])
+            if n is not None and number != n + 1:
+                complete = False
+            n = number
+            named.add(fields[3])
+        self._index_at, self._index_n = items[-1][0], n
+        if not complete:  # trimmed before this reader got to them, or the counter started over
+            return list(cursors)
+        return [room for room in named if room in cursors]
+
+    async def _fetch(self, conn: AbstractConnection, rooms: list[str], cursors: Mapping[str, int]) -> Any:
+        keys = self._stream_keys
+        args = [b"%d" % len(rooms)]
+        for room in rooms:
+            key = keys.get(room)
+            if key is None:
+                if len(keys) > 10_000:  # rooms come and go: keep the cache bounded
+                    keys.clear()
+                key = keys[room] = self._keys(room)[1].encode()
+            args.append(key)
+        args.extend(b"%d" % cursors[room] for room in rooms)
+        args.append(_READ_BATCH_ARG)
+        return await self._script(conn, _FETCH, self._fetch_sha, args)
 
     def wake(self) -> None:
         self._woken = True

@@ -14,6 +14,7 @@ from support_rooms import TIMEOUT, offsets, take
 from tcp_proxy import LossyProxy
 
 from fastware.rooms import BackendUnavailable, Member, PositionGone, RedisBackend, Rooms
+from fastware.rooms._redis import READER_NAME
 
 
 @asynccontextmanager
@@ -30,8 +31,8 @@ def backend(server: RedisServer) -> RedisBackend:
 
 
 async def reader_ids(client: redis.Redis) -> set[int]:
-    """The ids of the connections blocked in (or last used for) XREAD: the rooms readers."""
-    return {int(c["id"]) for c in await client.client_list() if c.get("cmd") == "xread"}
+    """The ids of the rooms readers' connections."""
+    return {int(c["id"]) for c in await client.client_list() if c.get("name") == READER_NAME}
 
 
 async def test_reader_connection_killed_mid_stream(fresh_redis: RedisServer) -> None:
