@@ -98,3 +98,28 @@ def hot_receive(
     if convert_slot is not None:
         match += (convert_slot,)
     return _as_coroutine_function(_speedups.receive_method(func, then, match))  # type: ignore[no-any-return]
+
+
+def hot_encode(
+    func: F,
+    sender: Any,
+    sender_name: str,
+    override_slot: str,
+    encode: Callable[..., Any],
+    extra: tuple[Any, ...],
+    needle: bytes,
+    check: Callable[[Any, str], str],
+) -> F:
+    """``func`` (``send_json(self, data, ...)``), encoding and sending in C when it can.
+
+    Called as ``func(ws, data)`` while ``ws.<override_slot>`` is None and ``ws.<sender_name>`` is
+    ``sender`` (a :func:`hot_send` method, not a subclass's override), it calls
+    ``encode(data, *extra)``; UTF-8 bytes give the text (``check(data, text)`` when they hold
+    ``needle``) and the awaitable ``sender`` would return for it. Any other call, and any Exception
+    on the way, goes to ``func``, which encodes again and reports what went wrong.
+    """
+    if _speedups is None or not isinstance(sender, _speedups.HotMethod):
+        return func
+    return _as_coroutine_function(  # type: ignore[no-any-return]
+        _speedups.encode_method(func, sender, sender_name, override_slot, encode, extra, needle, check)
+    )

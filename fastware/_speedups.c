@@ -15,10 +15,14 @@
  *     sending           -> await ws._send(message); OSError -> raise ws._connection_lost() from None
  *     receiving         -> message = await ws._receive(); its payload if it matches, else then(ws, message)
  *                          (with a convert slot: ws.<slot>(payload); if that raises, then(ws, message, error))
+ *
+ * An encoding method (send_json) encodes its argument when called, in C, and returns the Step its
+ * sender (send_text) would return for the result; any case it does not take goes to the Python method.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <string.h>
 #include "structmember.h"
 
 typedef struct {
@@ -151,7 +155,7 @@ typedef struct {
     Py_ssize_t offset;
 } SlotCache;
 
-static SlotCache cache_open, cache_send, cache_receive;
+static SlotCache cache_open, cache_send, cache_receive, cache_convert;
 
 #if PY_VERSION_HEX >= 0x030C0000
 #define MEMBER_OBJECT_EX Py_T_OBJECT_EX
@@ -392,9 +396,11 @@ step_result(StepObject *self, PyObject *value)
                     }
                     /* A fifth item names the attribute holding a converter (receive_json(): ws._json_loads):
                      * its result is the value. If it raises an Exception, then(ws, message, error) says why.
-                     * PyObject_GetAttr, not a cached slot: the object may be any subclass, and the call
-                     * below costs far more than the lookup. `payload` is a strong reference here. */
-                    PyObject *convert = PyObject_GetAttr(self->ws, PyTuple_GET_ITEM(match, 4));
+                     * Read at its slot when that is what the lookup does (slot_get). `payload` is a strong
+                     * reference here. */
+                    PyObject *name = PyTuple_GET_ITEM(match, 4);
+                    PyObject *convert = name == cache_convert.name ? slot_get(self->ws, &cache_convert)
+                                                                   : PyObject_GetAttr(self->ws, name);
                     if (convert != NULL) {
                         result = PyObject_CallOneArg(convert, payload);
                         Py_DECREF(convert);
@@ -755,6 +761,16 @@ typedef struct {
     PyObject *match;    /* receive: (type, key, payload type, other key) */
     PyObject *template; /* send: {"type": the message type, key: None}, built once */
     PyObject *dict;     /* __dict__, for asyncio's coroutine-function marker and the like */
+    /* An encoding method (see encode_method): */
+    PyObject *sender;      /* the send HotMethod whose message it sends */
+    PyObject *sender_name; /* the attribute that must find `sender` for the C path to bypass it */
+    PyObject *encode;      /* encode(data, *extra) -> bytes */
+    PyObject *extra;       /* a tuple */
+    PyObject *needle;      /* bytes: an encoding that holds it is passed through check() */
+    PyObject *check;       /* check(data, text) -> text */
+    PyTypeObject *sender_type; /* strong reference: the exact type known to find `sender`, */
+    unsigned int sender_version; /* at this tp_version_tag */
+    SlotCache override;    /* the attribute that must be None (ws._json_dumps: no encoder given) */
     vectorcallfunc vectorcall;
 } HotMethodObject;
 
@@ -768,6 +784,15 @@ HotMethod_traverse(HotMethodObject *self, visitproc visit, void *arg)
     Py_VISIT(self->match);
     Py_VISIT(self->template);
     Py_VISIT(self->dict);
+    Py_VISIT(self->sender);
+    Py_VISIT(self->sender_name);
+    Py_VISIT(self->encode);
+    Py_VISIT(self->extra);
+    Py_VISIT(self->needle);
+    Py_VISIT(self->check);
+    Py_VISIT(self->sender_type);
+    Py_VISIT(self->override.type);
+    Py_VISIT(self->override.name);
     return 0;
 }
 
@@ -781,6 +806,15 @@ HotMethod_clear(HotMethodObject *self)
     Py_CLEAR(self->match);
     Py_CLEAR(self->template);
     Py_CLEAR(self->dict);
+    Py_CLEAR(self->sender);
+    Py_CLEAR(self->sender_name);
+    Py_CLEAR(self->encode);
+    Py_CLEAR(self->extra);
+    Py_CLEAR(self->needle);
+    Py_CLEAR(self->check);
+    Py_CLEAR(self->sender_type);
+    Py_CLEAR(self->override.type);
+    Py_CLEAR(self->override.name);
     return 0;
 }
 
@@ -835,6 +869,163 @@ receive_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, 
             return step_new(ws, call, NULL, self->func, NULL, self->then, self->match);
         }
     }
+    return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
+}
+
+/* Whether ws.<sender_name> finds self->sender, as the Python method's `self.send_text` would: known
+ * for an exact type at its tp_version_tag (cached), looked up for an instance with a __dict__. A
+ * subclass that overrides the sender, or a type with its own attribute lookup, takes the Python path. */
+static int
+sender_found(HotMethodObject *self, PyObject *ws)
+{
+    PyTypeObject *type = Py_TYPE(ws);
+    if (type->tp_getattro != PyObject_GenericGetAttr) {
+        return 0;
+    }
+    if (type->tp_dictoffset != 0) {
+        /* The instance dict may shadow the method: ask as Python asks (rare: WebSocket has __slots__). */
+        PyObject *bound = PyObject_GetAttr(ws, self->sender_name);
+        if (bound == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        int found = PyMethod_Check(bound) && PyMethod_GET_FUNCTION(bound) == self->sender &&
+                    PyMethod_GET_SELF(bound) == ws;
+        Py_DECREF(bound);
+        return found;
+    }
+#ifndef Py_GIL_DISABLED
+    if (type == self->sender_type && type->tp_version_tag == self->sender_version) {
+        return 1;
+    }
+    unsigned int version = type->tp_version_tag; /* read first: a change during the lookup makes it stale */
+    PyObject *descr = mro_lookup(type, self->sender_name);
+    if (descr == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int found = descr == self->sender;
+    Py_DECREF(descr);
+    if (found && version != 0) {
+        Py_XSETREF(self->sender_type, (PyTypeObject *)Py_NewRef(type));
+        self->sender_version = version;
+    }
+    return found;
+#else
+    return 0;
+#endif
+}
+
+/* Whether the `size` bytes at `data` hold `needle`. */
+static int
+bytes_hold(const char *data, Py_ssize_t size, PyObject *needle)
+{
+    const char *want = PyBytes_AS_STRING(needle);
+    Py_ssize_t n = PyBytes_GET_SIZE(needle);
+    if (n == 0) {
+        return 1;
+    }
+    const char *end = data + size - n;
+    for (const char *p = data; p <= end; p++) {
+        p = memchr(p, want[0], (size_t)(end - p) + 1);
+        if (p == NULL) {
+            return 0;
+        }
+        if (memcmp(p, want, (size_t)n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The text encode() gives for data, or NULL: with an error set only if it is not an Exception (the
+ * Python method, called next, encodes again and reports any Exception as it always does). */
+static PyObject *
+encode_text(HotMethodObject *self, PyObject *data)
+{
+    PyObject *extra = Py_NewRef(self->extra);
+    PyObject *eargs[5];
+    Py_ssize_t n = PyTuple_GET_SIZE(extra);
+    eargs[0] = data;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        eargs[i + 1] = PyTuple_GET_ITEM(extra, i);
+    }
+    PyObject *encode = Py_NewRef(self->encode);
+    PyObject *out = PyObject_Vectorcall(encode, eargs, n + 1, NULL);
+    Py_DECREF(encode);
+    Py_DECREF(extra);
+    PyObject *text = NULL;
+    if (out != NULL && PyBytes_CheckExact(out)) {
+        text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out), NULL);
+        if (text != NULL && bytes_hold(PyBytes_AS_STRING(out), PyBytes_GET_SIZE(out), self->needle)) {
+            PyObject *check = Py_NewRef(self->check);
+            PyObject *cargs[2] = {data, text};
+            PyObject *checked = PyObject_Vectorcall(check, cargs, 2, NULL);
+            Py_DECREF(check);
+            Py_SETREF(text, checked);
+            if (text != NULL && !PyUnicode_CheckExact(text)) {
+                Py_CLEAR(text);
+            }
+        }
+    }
+    Py_XDECREF(out);
+    if (text == NULL && PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+    }
+    return text;
+}
+
+static PyObject *
+encode_vectorcall(HotMethodObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    if (self->func == NULL || self->sender == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this fastware hot method was cleared by the garbage collector");
+        return NULL;
+    }
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs == 2 && kwnames == NULL) {
+        PyObject *ws = args[0];
+        PyObject *data = args[1];
+        PyObject *given = slot_peek(ws, &self->override);
+        if (given == NULL || given != Py_None || !sender_found(self, ws)) {
+            Py_XDECREF(given);
+            goto python; /* an encoder given, or a subclass's own sender: the Python method */
+        }
+        Py_DECREF(given);
+        /* The caller holds ws and data for the call; the sender is held while its fields are used. */
+        HotMethodObject *sender = (HotMethodObject *)Py_NewRef(self->sender);
+        PyObject *text = encode_text(self, data);
+        if (text == NULL) {
+            Py_DECREF(sender);
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            goto python; /* refused, or needing the exact rendering: the Python method says what */
+        }
+        /* Read again after encoding: the encoder may have run Python code (a model's serializer). */
+        PyObject *call = slot_peek(ws, &cache_send);
+        if (call == NULL || sender->template == NULL || !Py_IS_TYPE(text, (PyTypeObject *)sender->cls) ||
+            !sender_found(self, ws)) {
+            Py_XDECREF(call);
+            Py_DECREF(text);
+            Py_DECREF(sender);
+            goto python;
+        }
+        PyObject *message = PyDict_Copy(sender->template);
+        if (message == NULL || PyDict_SetItem(message, sender->key, text) < 0) {
+            Py_XDECREF(message);
+            Py_DECREF(call);
+            Py_DECREF(text);
+            Py_DECREF(sender);
+            return NULL;
+        }
+        /* Not open when awaited: the Step calls func(ws, data), which encodes again and awaits the sender. */
+        PyObject *step = step_new(ws, call, message, self->func, data, NULL, NULL);
+        Py_DECREF(text);
+        Py_DECREF(sender);
+        return step;
+    }
+python:
     return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
 }
 
@@ -920,6 +1111,13 @@ hot_new(PyObject *func, vectorcallfunc vectorcall)
     }
     self->func = Py_NewRef(func);
     self->key = self->cls = self->then = self->match = self->template = self->dict = NULL;
+    self->sender = self->sender_name = self->encode = self->extra = self->needle = self->check = NULL;
+    self->sender_type = NULL;
+    self->sender_version = 0;
+    self->override.name = NULL;
+    self->override.type = NULL;
+    self->override.version = 0;
+    self->override.offset = 0;
     self->vectorcall = vectorcall;
     return self;
 }
@@ -972,11 +1170,44 @@ receive_method(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)self;
 }
 
+/* encode_method(func, sender, sender_name, override_slot, encode, extra, needle, check):
+ * func(ws, data) (send_json) with its common case in C: when ws.<override_slot> is None and
+ * ws.<sender_name> is `sender` (a send_method), encode(data, *extra) gives UTF-8 bytes, and the text
+ * (check(data, text) if the bytes hold `needle`) is sent as sender would send it. */
+static PyObject *
+encode_method(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !Py_IS_TYPE(args[1], &HotMethod_Type) ||
+        ((HotMethodObject *)args[1])->vectorcall != (vectorcallfunc)send_vectorcall || !PyUnicode_CheckExact(args[2]) ||
+        !PyUnicode_CheckExact(args[3]) || !PyCallable_Check(args[4]) || !PyTuple_CheckExact(args[5]) ||
+        PyTuple_GET_SIZE(args[5]) > 4 || !PyBytes_CheckExact(args[6]) || !PyCallable_Check(args[7])) {
+        PyErr_SetString(PyExc_TypeError, "encode_method(func, sender: send_method, sender_name: str, override_slot: "
+                                         "str, encode, extra: tuple (at most 4), needle: bytes, check)");
+        return NULL;
+    }
+    HotMethodObject *self = hot_new(args[0], (vectorcallfunc)encode_vectorcall);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->sender = Py_NewRef(args[1]);
+    self->sender_name = Py_NewRef(args[2]);
+    self->override.name = Py_NewRef(args[3]);
+    self->encode = Py_NewRef(args[4]);
+    self->extra = Py_NewRef(args[5]);
+    self->needle = Py_NewRef(args[6]);
+    self->check = Py_NewRef(args[7]);
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
 static PyMethodDef module_methods[] = {
     {"send_method", (PyCFunction)(void (*)(void))send_method, METH_FASTCALL,
      "send_method(func, type, key, payload_type): func, with its common case in C."},
     {"receive_method", (PyCFunction)(void (*)(void))receive_method, METH_FASTCALL,
      "receive_method(func, then, (type, key, payload_type, other_key)): func, with its common case in C."},
+    {"encode_method", (PyCFunction)(void (*)(void))encode_method, METH_FASTCALL,
+     "encode_method(func, sender, sender_name, override_slot, encode, extra, needle, check): func, with its "
+     "common case in C."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -997,13 +1228,14 @@ PyInit__speedups(void)
     cache_open.name = PyUnicode_InternFromString("_open");
     cache_send.name = PyUnicode_InternFromString("_send");
     cache_receive.name = PyUnicode_InternFromString("_receive");
+    cache_convert.name = PyUnicode_InternFromString("_json_loads");
     str_connection_lost = PyUnicode_InternFromString("_connection_lost");
     str_type = PyUnicode_InternFromString("type");
     str_throw = PyUnicode_InternFromString("throw");
     str_close = PyUnicode_InternFromString("close");
     str_timeout = PyUnicode_InternFromString("timeout");
     str_value = PyUnicode_InternFromString("value");
-    if (!cache_open.name || !cache_send.name || !cache_receive.name || !str_connection_lost || !str_type ||
+    if (!cache_open.name || !cache_send.name || !cache_receive.name || !cache_convert.name || !str_connection_lost || !str_type ||
         !str_throw || !str_close || !str_timeout || !str_value) {
         return NULL;
     }

@@ -458,7 +458,19 @@ class WebSocket(WebSocketMethods):
             error.__cause__ = exc
         return _raise(error)
 
-    send_json = _as_coroutine_function(send_json)
+    # send_json(data) in C when fastware._speedups is built and no json_dumps was given: orjson
+    # encodes, the text is checked for NaN as above when it holds a null, and send_text's message
+    # is sent without its Python frame; any other case runs the method above.
+    send_json = _accel.hot_encode(
+        _as_coroutine_function(send_json),
+        WebSocketMethods.send_text,
+        "send_text",
+        "_json_dumps",
+        _orjson_dumps,
+        (_json_default, _JSON_OPTIONS),
+        b"null",
+        _json.checked_text,
+    )
 
     @overload
     async def receive_json(

@@ -35,7 +35,14 @@ pytestmark = pytest.mark.skipif(
     not _accel.ENABLED, reason=f"one path only: the C fast path is {_accel.SPEEDUPS.reason}"
 )
 
-HOT = {"send_text": ("x",), "send_bytes": (b"x",), "receive_text": (), "receive_bytes": ()}
+# send_json's Python path encodes and returns send_text's awaitable; its C path encodes and sends itself.
+HOT = {
+    "send_text": ("x",),
+    "send_bytes": (b"x",),
+    "send_json": ({"a": [1, None, "é"]},),
+    "receive_text": (),
+    "receive_bytes": (),
+}
 SHAPES = (
     "async def",
     "function returning a coroutine",

@@ -238,3 +238,124 @@ async def test_many_messages_leak_no_references_or_awaitables() -> None:
     assert sys.getrefcount(payload) == before
     step_type = getattr(_accel._speedups, "Step", None)
     assert not [o for o in gc.get_objects() if type(o) is step_type]
+
+
+# send_json(data): encoded and sent in C (fastware._speedups.encode_method) when no json_dumps is
+# given and send_text is WebSocket's own; these pin down that every other case keeps Python's answer.
+
+
+async def test_send_json_runs_in_c_when_it_can() -> None:
+    server = FakeServer()
+    ws = await _connected(server)
+    awaitable = ws.send_json({"a": [1, None, "é"]})
+    if _accel.ENABLED:
+        assert type(awaitable).__name__ == "Step"  # the wiring is in place: this fails if it is lost
+    await awaitable
+    assert server.sent[-1] == {"type": "websocket.send", "text": '{"a":[1,null,"é"]}'}
+
+
+async def test_send_json_goes_through_a_subclass_send_text() -> None:
+    class Shouting(WebSocket):
+        async def send_text(self, data: str) -> None:
+            await super().send_text(data.upper())
+
+    server = FakeServer()
+    ws = await _connected(server, Shouting)
+    await ws.send_json({"a": "quiet"})
+    assert server.sent[-1]["text"] == '{"A":"QUIET"}'
+
+
+async def test_send_json_sees_a_send_text_put_on_the_class_later() -> None:
+    class Late(WebSocket):
+        pass
+
+    server = FakeServer()
+    ws = await _connected(server, Late)
+    await ws.send_json("before")  # the C path learns Late's send_text is WebSocket's
+
+    async def send_text(self: WebSocket, data: str) -> None:
+        await WebSocket.send_text(self, data + "!")
+
+    Late.send_text = send_text  # type: ignore[method-assign]
+    await ws.send_json("after")
+    assert [m["text"] for m in server.sent[-2:]] == ['"before"', '"after"!']
+
+
+async def test_send_json_sees_a_send_text_on_the_instance() -> None:
+    class WithDict(WebSocket):
+        pass
+
+    server = FakeServer()
+    ws = await _connected(server, WithDict)
+    sent: list[str] = []
+
+    async def send_text(data: str) -> None:
+        sent.append(data)
+
+    ws.send_text = send_text  # type: ignore[method-assign]
+    await ws.send_json([1])
+    assert sent == ["[1]"] and server.types() == ["websocket.accept"]
+
+
+async def test_send_json_uses_the_json_dumps_given() -> None:
+    server = FakeServer()
+    ws = WebSocket(make_scope(), server.receive, server.send, json_dumps=lambda value: "custom")
+    server.push({"type": "websocket.connect"})
+    await ws.accept()
+    await ws.send_json({"a": 1})
+    assert server.sent[-1]["text"] == "custom"
+
+
+async def test_send_json_checks_the_state_when_awaited() -> None:
+    server = FakeServer()
+    ws = WebSocket(make_scope(), server.receive, server.send)
+    early = ws.send_json({"a": 1})  # called before accept, awaited after it: sent
+    server.push({"type": "websocket.connect"})
+    await ws.accept()
+    await early
+    await ws.close()
+    late = ws.send_json({"a": 2})
+    with pytest.raises(WebSocketStateError):
+        await late
+    assert server.types() == ["websocket.accept", "websocket.send", "websocket.close"]
+
+
+async def test_send_json_where_a_serializer_swaps_send_text_mid_encoding() -> None:
+    # The encoder runs Python code (a model's serializer): what it changes is seen, as in Python.
+    import pydantic
+
+    class WithDict(WebSocket):
+        pass
+
+    server = FakeServer()
+    ws = await _connected(server, WithDict)
+
+    async def send_text(data: str) -> None:
+        await WebSocket.send_text(ws, "swapped " + data)
+
+    class Model(pydantic.BaseModel):
+        a: int
+
+        @pydantic.field_serializer("a")
+        def _swap(self, value: int) -> int:
+            ws.send_text = send_text  # type: ignore[method-assign]
+            return value
+
+    await ws.send_json(Model(a=1))
+    assert server.sent[-1]["text"] == 'swapped {"a":1}'
+
+
+async def test_send_json_leaks_no_references() -> None:
+    server = FakeServer()
+    ws = await _connected(server)
+    payload = {"text": "x" * 50, "n": None}
+    before = sys.getrefcount(payload)
+    for _ in range(2000):
+        await ws.send_json(payload)
+    with pytest.raises(WebSocketTypeError):
+        await ws.send_json({"bad": object()})
+    server.sent.clear()
+    gc.collect()
+    assert sys.getrefcount(payload) == before
+    step_type = getattr(_accel._speedups, "Step", None)
+    assert not [o for o in gc.get_objects() if type(o) is step_type]

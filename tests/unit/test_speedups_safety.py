@@ -278,10 +278,16 @@ SCENARIOS: dict[str, tuple[str, object]] = {
             for n in (1, 3, 8, 200):
                 Other = type("Other", (), {"__slots__": tuple(f"s{i}" for i in range(n))})
                 descriptor = getattr(Other, f"s{n - 1}")
-                Fake = type("Fake", (), {"_open": True, "_send": descriptor, "_receive": descriptor})
+                Fake = type("Fake", (), {"_open": True, "_send": descriptor, "_receive": descriptor,
+                                         "_json_dumps": descriptor})
                 for name, args in (("send_text", ("x",)), ("send_bytes", (b"x",)), ("receive_text", ()),
-                                   ("receive_bytes", ())):
-                    results[f"{name} {n}"] = await awaited(getattr(WebSocket, name)(Fake(), *args))
+                                   ("receive_bytes", ()), ("send_json", ([1],))):
+                    try:  # send_json reads _json_dumps when called, as the Python method does
+                        awaitable = getattr(WebSocket, name)(Fake(), *args)
+                    except TypeError as exc:
+                        results[f"{name} {n}"] = ["raised", repr(exc)]
+                    else:
+                        results[f"{name} {n}"] = await awaited(awaitable)
             return sorted(set(map(tuple, results.values()))), len(results)
         """,
         [
@@ -291,7 +297,7 @@ SCENARIOS: dict[str, tuple[str, object]] = {
                 ["raised", "TypeError(\"descriptor 's2' for 'Other' objects doesn't apply to a 'Fake' object\")"],
                 ["raised", "TypeError(\"descriptor 's7' for 'Other' objects doesn't apply to a 'Fake' object\")"],
             ],
-            16,
+            20,
         ],
     ),
     "foreign object: a subclass's property and a class changed after use": (
