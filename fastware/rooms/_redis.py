@@ -8,19 +8,25 @@ Keys (the ``{room}`` hash tag keeps a room's keys in one cluster slot):
   last offset.
 - ``<prefix>:{<room>}:pub:<token>``: for 60 s after a publish, its result, so that a publish retried
   after a lost reply returns the first append's position instead of appending again.
-- ``<prefix>:index``: a stream, one entry per append (fields ``n``, a sequence number from the counter
-  ``<prefix>:index:n``, and ``r``, the room), trimmed to about ``INDEX_LENGTH`` entries: where to look.
+- ``<prefix>:index``: a stream, one entry per append, trimmed to about ``INDEX_LENGTH`` entries: one
+  field ``m``, ``n US room US epoch US offset [US text]`` (US: the byte 0x1f; ``n`` a sequence number
+  from the counter ``<prefix>:index:n``; the text only if at most ``INDEX_TEXT`` bytes). What it costs
+  Redis: at most about ``INDEX_LENGTH`` x ``INDEX_TEXT`` (10,000 x 1 KB: 10 MB) of copied texts, about
+  2 MB with 100-byte messages; the rooms' logs hold far more (``history`` per room).
 
 Both ``log`` and ``meta`` expire ``retention`` seconds after the room's last message; this process
 refreshes that for rooms with local members, so a quiet room does not expire under them.
 
 Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
 old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
-offset stored, the TTLs refreshed, the idempotency token set and the room added to the index, all
+offset stored, the TTLs refreshed, the idempotency token set and the entry added to the index, all
 atomically; appends issued at the same time share one pipeline. One reader
 task per process blocks on the index alone (``XREAD BLOCK``: a cost that does not grow with the rooms
-joined), then reads the rooms the index named that have local members, from the last offset it
-dispatched; it reads every room when the index may have missed something (see ``read``).
+joined). An index entry that is the next message of a room with local members (its offset follows the
+last one dispatched, its epoch is the one last read from the room's log, its text is there) is
+delivered from the index: one read per wake-up, none per room. Every other room the index names is
+read from its log, from the last offset dispatched, and every room is when the index may have missed
+something (see ``read``): the index is a fast path, the logs are the truth.
 ``CLIENT UNBLOCK`` wakes it when rooms are joined. redis-py's PubSub is not used: it is at-most-once
 and resubscribes silently. Gaps are found from offsets and epochs, never assumed away.
 """
@@ -52,7 +58,8 @@ _GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) els
 READ_BATCH = 1000  # entries per room per XREAD
 INDEX_BATCH = 10_000  # index entries per read of the index by script
 WAKE_BATCH = 64  # index entries the blocking XREAD returns at most (more are read by script)
-INDEX_LENGTH = 100_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
+INDEX_LENGTH = 10_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
+INDEX_TEXT = 1024  # bytes: a longer text is not copied into the index (the reader reads it from the log)
 APPEND_BATCH = 500  # appends sent together in one pipeline at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
@@ -66,23 +73,29 @@ if done then
   local sep = string.find(done, ':', 1, true)
   return {string.sub(done, 1, sep - 1), tonumber(string.sub(done, sep + 1))}
 end
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
+local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
+local epoch, offset = meta[1], 0
+if epoch then
+  offset = tonumber(meta[2]) + 1
+else
   epoch = ARGV[2]
+  offset = 1
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+  redis.call('HSET', KEYS[1], 'e', epoch)
 end
-local offset = tonumber(redis.call('HGET', KEYS[1], 'o')) + 1
-local id = string.format('%d-0', offset)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id, 'e', epoch, 'd', ARGV[1])
-redis.call('HSET', KEYS[1], 'o', offset)
-local n = redis.call('INCR', KEYS[5])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'n', n, 'r', ARGV[6])
+local o = string.format('%d', offset)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], o .. '-0', 'e', epoch, 'd', ARGV[1])
+redis.call('HSET', KEYS[1], 'o', o)
+local m = string.format('%d', redis.call('INCR', KEYS[5])) .. '\\31' .. ARGV[6] .. '\\31' .. epoch .. '\\31' .. o
+if #ARGV[1] <= tonumber(ARGV[8]) then
+  m = m .. '\\31' .. ARGV[1]
+end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'm', m)
 if ARGV[4] ~= '0' then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
-redis.call('SET', KEYS[3], epoch .. ':' .. string.format('%d', offset), 'EX', ARGV[5])
+redis.call('SET', KEYS[3], epoch .. ':' .. o, 'EX', ARGV[5])
 return {epoch, offset}
 """
 
@@ -116,24 +129,32 @@ local start = string.format('%d-0', tonumber(ARGV[1]) + 1)
 return {epoch, last, redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[2])}
 """
 
-# The reader's two reads, as scripts so that Redis returns little to parse (redis-py's parser is Python):
-# the rooms the index names after an entry (each once), and the entries of some rooms as flat triples.
+# The reader's reads by script, so that Redis returns little to parse (redis-py's parser is Python): the
+# index entries after one, as one string (records separated by RS: an entry holding an RS, or one not
+# written by _APPEND, makes it a list, the latter as ''), and the entries of some rooms' logs.
 _MOVED = """
 local reply = redis.call('XREAD', 'COUNT', ARGV[2], 'STREAMS', KEYS[1], ARGV[1])
 if not reply then
   return {}
 end
 local items = reply[1][2]
-local out = {items[#items][1], tonumber(items[1][2][2]), tonumber(items[#items][2][2]), #items}
-local seen = {}
-for _, item in ipairs(items) do
-  local room = item[2][4]
-  if not seen[room] then
-    seen[room] = true
-    out[#out + 1] = room
+local packed, plain = {}, true
+for i, item in ipairs(items) do
+  local m = item[2][2]
+  if item[2][1] ~= 'm' or string.find(m, '\\30', 1, true) then
+    plain = false
+    break
   end
+  packed[i] = m
 end
-return out
+if plain then
+  return {items[#items][1], table.concat(packed, '\\30')}
+end
+local list = {}
+for i, item in ipairs(items) do
+  list[i] = item[2][1] == 'm' and item[2][2] or ''
+end
+return {items[#items][1], list}
 """
 
 _FETCH = """
@@ -276,6 +297,7 @@ class RedisBackend:
         self._index_n: int | None = None  # its sequence number, to notice entries trimmed unread
         self._busy = False  # the index had more entries than one XREAD returns
         self._expected: dict[str, int] = {}  # per room, the cursor the next read gets if nothing is left to fetch
+        self._epochs: dict[str, str] = {}  # per room, the epoch of the last entry read (for the index's texts)
         self._reading = False
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
@@ -385,7 +407,7 @@ class RedisBackend:
             _Append(
                 room,
                 (meta, log, token, self._index_key, self._index_seq_key),
-                (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL, room, INDEX_LENGTH),
+                (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL, room, INDEX_LENGTH, INDEX_TEXT),
                 future,
             )
         )
@@ -529,12 +551,15 @@ class RedisBackend:
         raise AssertionError("unreachable")
 
     async def read(self, cursors: Mapping[str, int], timeout: float) -> list[tuple[str, list[Entry]]]:
-        # Every append also adds "room r moved" to the prefix's index stream, in the same script. The
-        # reader waits on that one stream (a cost that does not grow with the rooms joined), then reads
-        # only the rooms that moved. Nothing depends on the index being complete: a room whose cursor
-        # is not the one this backend expects (joined, rejoined, reset), a gap in the index's sequence
-        # numbers (trimmed unread, counter reset), a new reader connection or an idle timeout make every
-        # such room (or every room) be read from its cursor, as without the index.
+        # Every append also adds an entry to the prefix's index stream, in the same script: a sequence
+        # number, the room, the epoch, the offset and (up to INDEX_TEXT bytes) the text. The reader waits
+        # on that one stream (a cost that does not grow with the rooms joined) and delivers an entry
+        # straight from it when it is the next one of a room with local members: its offset follows the
+        # room's cursor and its epoch is the one last read for the room. Any other room the index names
+        # is read from its log, from its cursor. Nothing depends on the index being complete: a room
+        # whose cursor is not the one this backend expects (joined, rejoined, reset), a gap in the
+        # index's sequence numbers (trimmed unread, counter reset), a new reader connection or an idle
+        # timeout make every such room (or every room) be read from its log, as without the index.
         if self._woken:
             self._woken = False
             return []
@@ -543,13 +568,15 @@ class RedisBackend:
             if self._index_at is None:
                 await self._index_restart(conn)
             expected = self._expected
-            moved = [] if cursors == expected else [r for r, at in cursors.items() if expected.get(r) != at]
-            self._expected = expected = dict(cursors)
-            if not moved:
+            batches: list[tuple[str, list[Entry]]] = []
+            if cursors != expected:
+                logs = [r for r, at in cursors.items() if expected.get(r) != at]
+                self._expected = expected = dict(cursors)
+            else:
                 # Busy (the last read of the index was a full batch): ask the script at once. Otherwise
                 # XREAD BLOCK returns the few new entries, or waits for the next.
-                found = await self._moved(conn, cursors) if self._busy else None
-                if found is None:  # nothing new in the index: wait for its next entry
+                records = await self._moved(conn) if self._busy else None
+                if records is None:  # nothing new in the index: wait for its next entry
                     if self._woken:  # woken before blocking: CLIENT UNBLOCK would find nothing to unblock
                         self._woken = False
                         return []
@@ -562,13 +589,14 @@ class RedisBackend:
                             self._index_at = None  # idle: check every room once (repairs anything missed)
                         return []
                     items = index[0][1]
-                    # A few entries (the usual wake-up) are read here; a full batch may have more behind.
+                    # A full batch may have more behind it: the next read asks the script at once.
                     self._busy = len(items) >= WAKE_BATCH
-                    found = await self._moved(conn, cursors) if self._busy else self._named(items, cursors)
-                moved = found or []
-            if not moved:
-                return []
-            reply: Any = await self._fetch(conn, moved, cursors)
+                    self._index_at = items[-1][0]
+                    records = [fields[1] if fields[0] == "m" else "" for _id, fields in items]
+                batches, logs = self._sort(records, cursors)
+            if not logs:
+                return batches
+            reply: Any = await self._fetch(conn, logs, cursors)
         except (RedisError, OSError) as exc:
             await self._drop_reader()
             raise BackendUnavailable(f"reading the rooms from Redis failed: {exc}") from exc
@@ -576,15 +604,68 @@ class RedisBackend:
             # Cancelled mid-command: the connection's state is unknown; never reuse it.
             await self._drop_reader()
             raise
-        batches = []
-        for room, got in zip(moved, reply, strict=True):
+        epochs = self._epochs
+        for room, got in zip(logs, reply, strict=True):
             if not got:
                 continue
             entries = _unpack(got)
             # A full batch may have more behind it: read the room again next time.
             expected[room] = entries[-1].offset if len(entries) < READ_BATCH else -1
+            epochs[room] = entries[-1].epoch
             batches.append((room, entries))
+        if len(epochs) > 2 * len(cursors) + 1000:  # rooms come and go: keep it bounded
+            self._epochs = {room: epoch for room, epoch in epochs.items() if room in cursors}
         return batches
+
+    def _sort(self, records: list[str], cursors: Mapping[str, int]) -> tuple[list[tuple[str, list[Entry]]], list[str]]:
+        """From new index entries (``n US room US epoch US offset [US text]``; '' for one not written
+        by _APPEND): the entries to deliver as they are, per room, and the rooms to read from their log.
+
+        An entry is delivered from the index only if it is the next one of its room (its offset follows
+        the cursor) in the epoch last read for the room, and holds its text; a room with any other entry
+        after its cursor is read from its log (which has every entry the index named, and maybe more).
+        """
+        n = self._index_n
+        complete = True
+        ready: dict[str, list[Entry]] = {}
+        logs: dict[str, None] = {}
+        expected = self._expected
+        epochs = self._epochs
+        for record in records:
+            parts = record.split("\x1f", 4)
+            if len(parts) < 4:  # an index entry of another format (another version): anything may be missed
+                complete = False
+                continue
+            number = int(parts[0])
+            if n is not None and number != n + 1:
+                complete = False
+            n = number
+            room = parts[1]
+            at = cursors.get(room)
+            if at is None or room in logs:
+                continue  # no local members, or read from the log anyway
+            entries = ready.get(room)
+            offset = int(parts[3])
+            if offset <= (entries[-1].offset if entries else at):
+                continue  # had already (read from the log before the index named it)
+            if (
+                len(parts) == 5
+                and offset == (entries[-1].offset if entries else at) + 1
+                and epochs.get(room) == parts[2]
+            ):
+                if entries is None:
+                    ready[room] = [Entry(offset, parts[2], parts[4])]
+                else:
+                    entries.append(Entry(offset, parts[2], parts[4]))
+            else:  # a gap, another epoch, a text left out: the log has it all
+                logs[room] = None
+                ready.pop(room, None)
+        self._index_n = n
+        if not complete:  # trimmed before this reader got to them, or the counter started over
+            return [], list(cursors)
+        for room, entries in ready.items():
+            expected[room] = entries[-1].offset
+        return list(ready.items()), list(logs)
 
     async def _command(self, conn: AbstractConnection, packed: bytes, blocking: float) -> Any:
         self._reading = True
@@ -605,11 +686,12 @@ class RedisBackend:
         """Start reading the index at its end, and read every room once (what came before)."""
         await conn.send_command("XREVRANGE", self._index_key, "+", "-", "COUNT", "1")
         last: Any = await conn.read_response(timeout=self.timeout)
+        self._index_at, self._index_n = "0-0", None
         if last:
             entry_id, fields = last[0]
-            self._index_at, self._index_n = entry_id, int(fields[1])
-        else:
-            self._index_at, self._index_n = "0-0", None
+            self._index_at = entry_id
+            if fields[0] == "m":
+                self._index_n = int(fields[1].partition("\x1f")[0])
         self._expected = {}
 
     def _pack_index(self, block_ms: int) -> bytes:
@@ -627,37 +709,19 @@ class RedisBackend:
             ]
         )
 
-    async def _moved(self, conn: AbstractConnection, cursors: Mapping[str, int]) -> list[str] | None:
-        """The rooms in ``cursors`` named by the index after ``_index_at`` (every room if entries were
-        missed); None if the index has nothing new."""
+    async def _moved(self, conn: AbstractConnection) -> list[str] | None:
+        """The index entries after ``_index_at`` (up to INDEX_BATCH); None if the index has nothing new."""
         assert self._index_at is not None
         args = [b"1", self._index_key.encode(), self._index_at.encode(), _INDEX_BATCH_ARG]
         reply: Any = await self._script(conn, _MOVED, self._moved_sha, args)
         if not reply:
             self._busy = False
             return None
-        last_id, first, last, count, *rooms = reply
-        complete = last - first == count - 1 and (self._index_n is None or first == self._index_n + 1)
-        self._index_at, self._index_n = last_id, last
-        if not complete:  # trimmed before this reader got to them, or the counter started over
-            return list(cursors)
-        return [room for room in rooms if room in cursors]
-
-    def _named(self, items: list[Any], cursors: Mapping[str, int]) -> list[str]:
-        """As the _MOVED script, from index entries read here: the rooms in ``cursors`` they name."""
-        n = self._index_n
-        complete = True
-        named: set[str] = set()
-        for _id, fields in items:
-            number = int(fields[1])
-            if n is not None and number != n + 1:
-                complete = False
-            n = number
-            named.add(fields[3])
-        self._index_at, self._index_n = items[-1][0], n
-        if not complete:  # trimmed before this reader got to them, or the counter started over
-            return list(cursors)
-        return [room for room in named if room in cursors]
+        last_id, got = reply
+        self._index_at = last_id
+        records: list[str] = got.split("\x1e") if isinstance(got, str) else got
+        self._busy = len(records) >= INDEX_BATCH
+        return records
 
     async def _fetch(self, conn: AbstractConnection, rooms: list[str], cursors: Mapping[str, int]) -> Any:
         keys = self._stream_keys
