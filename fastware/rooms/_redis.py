@@ -70,8 +70,7 @@ UNBLOCK_TRIES = 100  # x 5 ms: how long a wake-up keeps trying to reach a reader
 _APPEND = """
 local done = redis.call('GET', KEYS[3])
 if done then
-  local sep = string.find(done, ':', 1, true)
-  return {string.sub(done, 1, sep - 1), tonumber(string.sub(done, sep + 1))}
+  return done
 end
 local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
 local epoch, offset = meta[1], 0
@@ -95,8 +94,9 @@ if ARGV[4] ~= '0' then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
-redis.call('SET', KEYS[3], epoch .. ':' .. o, 'EX', ARGV[5])
-return {epoch, offset}
+done = epoch .. ':' .. o
+redis.call('SET', KEYS[3], done, 'EX', ARGV[5])
+return done
 """
 
 _HEAD = """
@@ -206,8 +206,7 @@ def _new_epoch() -> str:
 
 class _Append(NamedTuple):
     room: str
-    keys: tuple[str, str, str, str, str]
-    args: tuple[str | int, ...]
+    command: bytes  # EVALSHA of the append script, packed: the same bytes on every attempt
     future: asyncio.Future[tuple[str, int]]
 
 
@@ -228,10 +227,6 @@ def _bulk(data: bytes) -> bytes:
 _READ_BATCH_ARG = b"%d" % READ_BATCH
 _INDEX_BATCH_ARG = b"%d" % INDEX_BATCH
 _WAKE_BATCH_ARG = b"%d" % WAKE_BATCH
-
-
-def _arg(value: str | int) -> bytes:
-    return value.encode() if isinstance(value, str) else b"%d" % value
 
 
 def _pack(parts: list[bytes]) -> bytes:
@@ -284,6 +279,7 @@ class RedisBackend:
         self.history: int = history
         self.retention: float | None = retention
         self.prefix: str = prefix
+        self._prefix_bytes = prefix.encode()
         self.timeout: float = timeout
         self.max_connections: int = max_connections
         self._ttl_ms = "0" if retention is None else str(max(1, round(retention * 1000)))
@@ -302,6 +298,7 @@ class RedisBackend:
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
         self._appends: list[_Append] = []
+        self._append_parts: tuple[bytes, bytes, bytes, bytes] = (b"", b"", b"", b"")
         self._appender: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -340,6 +337,14 @@ class RedisBackend:
         self._range_sha = hashlib.sha1(_RANGE.encode()).hexdigest()
         self._moved_sha = hashlib.sha1(_MOVED.encode()).hexdigest()
         self._fetch_sha = hashlib.sha1(_FETCH.encode()).hexdigest()
+        # The parts of every append command that do not depend on the room or the message, packed once:
+        # EVALSHA sha 5 meta log token | index counter | text epoch | history ttl token-ttl | room | length text-max
+        self._append_parts = (
+            b"*16\r\n" + b"".join(_bulk(part) for part in (b"EVALSHA", self._append_sha.encode(), b"5")),
+            _bulk(self._index_key.encode()) + _bulk(self._index_seq_key.encode()),
+            b"".join(_bulk(b"%d" % n) for n in (self.history, int(self._ttl_ms), TOKEN_TTL)),
+            b"".join(_bulk(b"%d" % n) for n in (INDEX_LENGTH, INDEX_TEXT)),
+        )
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
@@ -400,17 +405,29 @@ class RedisBackend:
     async def append(self, room: str, text: str) -> tuple[str, int]:
         # Appends issued at the same time go to Redis together, in one pipeline (one write, one read
         # instead of one round trip each); each keeps its own token, result and error.
-        meta, log = self._keys(room)
-        token = f"{self.prefix}:{{{room}}}:pub:{secrets.token_hex(8)}"
-        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
-        self._appends.append(
-            _Append(
-                room,
-                (meta, log, token, self._index_key, self._index_seq_key),
-                (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL, room, INDEX_LENGTH, INDEX_TEXT),
-                future,
+        # Keys: meta, log, token, index, counter; arguments: text, epoch (if new), history, TTL (ms),
+        # token TTL, room, index length, longest text copied into the index.
+        self.client  # noqa: B018 - raises if not open
+        front, index, limits, tail = self._append_parts
+        name = room.encode()
+        keys = b"%s:{%s}:" % (self._prefix_bytes, name)
+        random = secrets.token_hex(14).encode()  # the token (16 digits) and a new epoch (12), if needed
+        command = b"".join(
+            (
+                front,
+                _bulk(keys + b"meta"),
+                _bulk(keys + b"log"),
+                _bulk(keys + b"pub:" + random[:16]),
+                index,
+                _bulk(text.encode()),
+                _bulk(random[16:]),
+                limits,
+                _bulk(name),
+                tail,
             )
         )
+        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        self._appends.append(_Append(room, command, future))
         if self._appender is None or self._appender.done():
             self._appender = asyncio.get_running_loop().create_task(self._append_all())
         return await future
@@ -456,7 +473,8 @@ class RedisBackend:
                     # XADD or after everything, so nothing half-done is left, and nothing to retry.
                     _settle(item, exc=BackendUnavailable(f"Redis refused to append to room {item.room!r}: {reply}"))
                 else:
-                    _settle(item, result=(str(reply[0]), int(reply[1])))
+                    epoch, _, offset = reply.rpartition(":")
+                    _settle(item, result=(epoch, int(offset)))
             if retry:
                 try:
                     await self.client.script_load(_APPEND)
@@ -481,11 +499,7 @@ class RedisBackend:
         pool = self.client.connection_pool
         conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
         try:
-            head = [b"EVALSHA", self._append_sha.encode(), b"5"]
-            await conn.send_packed_command(
-                b"".join(_pack([*head, *[_arg(part) for part in (*item.keys, *item.args)]]) for item in items),
-                False,
-            )
+            await conn.send_packed_command(b"".join([item.command for item in items]), False)
             replies: list[Any] = []
             for _ in items:
                 try:
