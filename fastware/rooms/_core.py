@@ -59,10 +59,14 @@ def parse_position(pos: object) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
+# One encoder for every message (json.dumps with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode(data: Any) -> str:
     """The JSON text of a message: compact, UTF-8 as is; ValueError/TypeError before anything is appended."""
     try:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(data)
     except TypeError as exc:
         raise TypeError(f"the message cannot be encoded as JSON: {exc}") from exc
     except (ValueError, RecursionError) as exc:
