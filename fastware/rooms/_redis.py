@@ -20,7 +20,8 @@ refreshes that for rooms with local members, so a quiet room does not expire und
 Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
 old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
 offset stored, the TTLs refreshed, the idempotency token set and the entry added to the index, all
-atomically; appends issued at the same time share one pipeline. One reader
+atomically; appends issued at the same time run in one call of the script (up to ``APPEND_BATCH``),
+each with its own token and answer (an append Redis refuses fails alone: ``pcall``). One reader
 task per process blocks on the index alone (``XREAD BLOCK``: a cost that does not grow with the rooms
 joined). An index entry that is the next message of a room with local members (its offset follows the
 last one dispatched, its epoch is the one last read from the room's log, its text is there) is
@@ -60,43 +61,65 @@ INDEX_BATCH = 10_000  # index entries per read of the index by script
 WAKE_BATCH = 64  # index entries the blocking XREAD returns at most (more are read by script)
 INDEX_LENGTH = 10_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
 INDEX_TEXT = 1024  # bytes: a longer text is not copied into the index (the reader reads it from the log)
-APPEND_BATCH = 500  # appends sent together in one pipeline at most
+APPEND_BATCH = 500  # appends sent together in one call of the append script at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
 PUBLISH_BACKOFF = (0.05, 0.25)  # seconds before the 2nd and 3rd attempt
 READER_NAME = "fastware-rooms-reader"
 UNBLOCK_TRIES = 100  # x 5 ms: how long a wake-up keeps trying to reach a reader about to block
 
+# Every append of a batch, in one script: each atomic (the whole batch is), each with its own answer,
+# the position or the error Redis raised for it (pcall: one refused append does not stop the others).
+# KEYS: the index, its counter, then per append its room's meta and log and its token. ARGV: history,
+# TTL (ms, '0': none), token TTL (s), index length, longest text copied into the index (bytes), then
+# per append the text, a new epoch (used if the room has none) and the room.
 _APPEND = """
-local done = redis.call('GET', KEYS[3])
-if done then
+local index, counter = KEYS[1], KEYS[2]
+local history, ttl, token_ttl, index_length = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local index_text = tonumber(ARGV[5])
+local function append(meta, log, token, text, new_epoch, room)
+  local done = redis.call('GET', token)
+  if done then
+    return done
+  end
+  local stored = redis.call('HMGET', meta, 'e', 'o')
+  local epoch, offset = stored[1], 0
+  if epoch then
+    offset = tonumber(stored[2]) + 1
+  else
+    epoch = new_epoch
+    offset = 1
+    redis.call('DEL', log)
+    redis.call('HSET', meta, 'e', epoch)
+  end
+  local o = string.format('%d', offset)
+  redis.call('XADD', log, 'MAXLEN', history, o .. '-0', 'e', epoch, 'd', text)
+  redis.call('HSET', meta, 'o', o)
+  local entry = string.format('%d', redis.call('INCR', counter)) .. '\\31' .. room .. '\\31' .. epoch .. '\\31' .. o
+  if #text <= index_text then
+    entry = entry .. '\\31' .. text
+  end
+  redis.call('XADD', index, 'MAXLEN', '~', index_length, '*', 'm', entry)
+  if ttl ~= '0' then
+    redis.call('PEXPIRE', meta, ttl)
+    redis.call('PEXPIRE', log, ttl)
+  end
+  done = epoch .. ':' .. o
+  redis.call('SET', token, done, 'EX', token_ttl)
   return done
 end
-local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
-local epoch, offset = meta[1], 0
-if epoch then
-  offset = tonumber(meta[2]) + 1
-else
-  epoch = ARGV[2]
-  offset = 1
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch)
+local out = {}
+for i = 1, (#KEYS - 2) / 3 do
+  local ok, result = pcall(append, KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2], ARGV[3 * i + 3], ARGV[3 * i + 4], ARGV[3 * i + 5])
+  if ok then
+    out[i] = result
+  elseif type(result) == 'table' and result.err then
+    out[i] = result
+  else
+    out[i] = {err = 'ERR ' .. tostring(result)}
+  end
 end
-local o = string.format('%d', offset)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], o .. '-0', 'e', epoch, 'd', ARGV[1])
-redis.call('HSET', KEYS[1], 'o', o)
-local m = string.format('%d', redis.call('INCR', KEYS[5])) .. '\\31' .. ARGV[6] .. '\\31' .. epoch .. '\\31' .. o
-if #ARGV[1] <= tonumber(ARGV[8]) then
-  m = m .. '\\31' .. ARGV[1]
-end
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'm', m)
-if ARGV[4] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
-end
-done = epoch .. ':' .. o
-redis.call('SET', KEYS[3], done, 'EX', ARGV[5])
-return done
+return out
 """
 
 _HEAD = """
@@ -206,7 +229,8 @@ def _new_epoch() -> str:
 
 class _Append(NamedTuple):
     room: str
-    command: bytes  # EVALSHA of the append script, packed: the same bytes on every attempt
+    keys: bytes  # its keys of the append script, packed (meta, log, token): the same on every attempt
+    args: bytes  # its arguments, packed (text, new epoch, room)
     future: asyncio.Future[tuple[str, int]]
 
 
@@ -298,7 +322,7 @@ class RedisBackend:
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
         self._appends: list[_Append] = []
-        self._append_parts: tuple[bytes, bytes, bytes, bytes] = (b"", b"", b"", b"")
+        self._append_parts: tuple[bytes, bytes, bytes] = (b"", b"", b"")
         self._appender: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -337,13 +361,11 @@ class RedisBackend:
         self._range_sha = hashlib.sha1(_RANGE.encode()).hexdigest()
         self._moved_sha = hashlib.sha1(_MOVED.encode()).hexdigest()
         self._fetch_sha = hashlib.sha1(_FETCH.encode()).hexdigest()
-        # The parts of every append command that do not depend on the room or the message, packed once:
-        # EVALSHA sha 5 meta log token | index counter | text epoch | history ttl token-ttl | room | length text-max
+        # The parts of the append command that do not depend on the rooms or the messages, packed once.
         self._append_parts = (
-            b"*16\r\n" + b"".join(_bulk(part) for part in (b"EVALSHA", self._append_sha.encode(), b"5")),
+            _bulk(b"EVALSHA") + _bulk(self._append_sha.encode()),
             _bulk(self._index_key.encode()) + _bulk(self._index_seq_key.encode()),
-            b"".join(_bulk(b"%d" % n) for n in (self.history, int(self._ttl_ms), TOKEN_TTL)),
-            b"".join(_bulk(b"%d" % n) for n in (INDEX_LENGTH, INDEX_TEXT)),
+            b"".join(_bulk(b"%d" % n) for n in (self.history, int(self._ttl_ms), TOKEN_TTL, INDEX_LENGTH, INDEX_TEXT)),
         )
         try:
             await self._client.ping()
@@ -403,31 +425,21 @@ class RedisBackend:
     # -- the protocol ----------------------------------------------------------------------------
 
     async def append(self, room: str, text: str) -> tuple[str, int]:
-        # Appends issued at the same time go to Redis together, in one pipeline (one write, one read
-        # instead of one round trip each); each keeps its own token, result and error.
-        # Keys: meta, log, token, index, counter; arguments: text, epoch (if new), history, TTL (ms),
-        # token TTL, room, index length, longest text copied into the index.
+        # Appends issued at the same time go to Redis together, in one call of the script (one write,
+        # one reply instead of one round trip each); each keeps its own token, result and error.
         self.client  # noqa: B018 - raises if not open
-        front, index, limits, tail = self._append_parts
         name = room.encode()
         keys = b"%s:{%s}:" % (self._prefix_bytes, name)
         random = secrets.token_hex(14).encode()  # the token (16 digits) and a new epoch (12), if needed
-        command = b"".join(
-            (
-                front,
-                _bulk(keys + b"meta"),
-                _bulk(keys + b"log"),
-                _bulk(keys + b"pub:" + random[:16]),
-                index,
-                _bulk(text.encode()),
-                _bulk(random[16:]),
-                limits,
-                _bulk(name),
-                tail,
+        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        self._appends.append(
+            _Append(
+                room,
+                _bulk(keys + b"meta") + _bulk(keys + b"log") + _bulk(keys + b"pub:" + random[:16]),
+                _bulk(text.encode()) + _bulk(random[16:]) + _bulk(name),
+                future,
             )
         )
-        future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
-        self._appends.append(_Append(room, command, future))
         if self._appender is None or self._appender.done():
             self._appender = asyncio.get_running_loop().create_task(self._append_all())
         return await future
@@ -494,18 +506,34 @@ class RedisBackend:
             )
 
     async def _run_appends(self, items: list[_Append]) -> list[Any]:
-        """One pipeline of the append script, packed here (redis-py's packing and pipeline cost more
-        than the script itself); each item's reply, or the error Redis answered for it."""
+        """One call of the append script for all ``items``, packed here (redis-py's packing costs more
+        than the script itself, and one reply is parsed instead of one per item); each item's reply,
+        or the error Redis answered for it (for all of them if the script did not run)."""
         pool = self.client.connection_pool
         conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
         try:
-            await conn.send_packed_command(b"".join([item.command for item in items]), False)
-            replies: list[Any] = []
-            for _ in items:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
+            front, index, limits = self._append_parts
+            n = len(items)
+            await conn.send_packed_command(
+                b"".join(
+                    [
+                        b"*%d\r\n" % (10 + 6 * n),
+                        front,
+                        _bulk(b"%d" % (2 + 3 * n)),
+                        index,
+                        *[item.keys for item in items],
+                        limits,
+                        *[item.args for item in items],
+                    ]
+                ),
+                False,
+            )
+            try:
+                replies: list[Any] = await conn.read_response()
+            except ResponseError as exc:
+                replies = [exc] * n
+            if not isinstance(replies, list) or len(replies) != n:
+                raise ResponseError(f"unexpected answer of the append script: {replies!r}")
         except BaseException:
             # Replies unread (a lost connection, a timeout, cancelled): the connection is not reused.
             await conn.disconnect()
