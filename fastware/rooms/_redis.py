@@ -57,7 +57,7 @@ from ._errors import BackendUnavailable
 # redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
 _GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
-INDEX_BATCH = 10_000  # index entries per read of the index by script
+INDEX_BATCH = 2_000  # index entries per read of the index by script (up to INDEX_TEXT bytes each)
 WAKE_BATCH = 64  # index entries the blocking XREAD returns at most (more are read by script)
 INDEX_LENGTH = 10_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
 INDEX_TEXT = 1024  # bytes: a longer text is not copied into the index (the reader reads it from the log)
@@ -675,10 +675,11 @@ class RedisBackend:
         epochs = self._epochs
         for record in records:
             parts = record.split("\x1f", 4)
-            if len(parts) < 4:  # an index entry of another format (another version): anything may be missed
+            try:
+                number, offset = int(parts[0]), int(parts[3])
+            except (ValueError, IndexError):  # not written by _APPEND (another version): anything may be missed
                 complete = False
                 continue
-            number = int(parts[0])
             if n is not None and number != n + 1:
                 complete = False
             n = number
@@ -687,7 +688,6 @@ class RedisBackend:
             if at is None or room in logs:
                 continue  # no local members, or read from the log anyway
             entries = ready.get(room)
-            offset = int(parts[3])
             if offset <= (entries[-1].offset if entries else at):
                 continue  # had already (read from the log before the index named it)
             if (

@@ -233,11 +233,12 @@ async def test_a_text_longer_than_the_index_keeps_is_read_from_the_log(
         await adm.aclose()
 
 
+@pytest.mark.parametrize("kind", ["older version", "garbage"])
 async def test_index_entries_of_another_format_make_the_reader_read_every_room(
-    fresh_redis: RedisServer, no_idle_check: float, index_reader: str
+    fresh_redis: RedisServer, no_idle_check: float, index_reader: str, kind: str
 ) -> None:
-    """An entry not written by this version's append script (an older process during an upgrade):
-    the reader cannot tell what it missed, so it reads every joined room from its log."""
+    """An entry not written by this version's append script (an older process during an upgrade, or
+    anything else): the reader cannot tell what it missed, so it reads every joined room from its log."""
     adm = admin(fresh_redis)
     try:
         async with (
@@ -248,7 +249,8 @@ async def test_index_entries_of_another_format_make_the_reader_read_every_room(
             await take(m, 1)
             offset = await append_without_index(adm, "r", '"old writer"')
             n = await adm.incr(f"{PREFIX}:index:n")
-            await adm.xadd(f"{PREFIX}:index", {"n": n, "r": "r"})
+            fields = {"n": n, "r": "r"} if kind == "older version" else {"m": f"{n}\x1fr\x1fnot an offset"}
+            await adm.xadd(f"{PREFIX}:index", fields)
             (event,) = await take(m, 1)
             assert (event.data, event.offset) == ("old writer", offset)
             await rooms.publish("r", 2)
