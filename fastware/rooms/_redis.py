@@ -58,7 +58,7 @@ from ._errors import BackendUnavailable
 _GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
 INDEX_BATCH = 2_000  # index entries per read of the index by script (up to INDEX_TEXT bytes each)
-WAKE_BATCH = 64  # index entries the blocking XREAD returns at most (more are read by script)
+WAKE_BATCH = 32  # index entries the blocking XREAD returns at most (more are read by script)
 INDEX_LENGTH = 10_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
 INDEX_TEXT = 1024  # bytes: a longer text is not copied into the index (the reader reads it from the log)
 APPEND_BATCH = 500  # appends sent together in one call of the append script at most
