@@ -59,10 +59,14 @@ def parse_position(pos: object) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
+# One encoder for every message (json.dumps with options builds a new one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode(data: Any) -> str:
     """The JSON text of a message: compact, UTF-8 as is; ValueError/TypeError before anything is appended."""
     try:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(data)
     except TypeError as exc:
         raise TypeError(f"the message cannot be encoded as JSON: {exc}") from exc
     except (ValueError, RecursionError) as exc:
@@ -324,6 +328,7 @@ class Rooms:
         self.backend: Backend = backend if backend is not None else MemoryBackend()
         self.outbox_limit: int = outbox_limit
         self._rooms: dict[str, _Room] = {}
+        self._cursors: dict[str, int] = {}  # each room's head, kept as it changes: a read copies it, not rebuilds it
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self._running = False
@@ -372,6 +377,7 @@ class Rooms:
             for member in list(state.members):
                 member._end()
         self._rooms.clear()
+        self._cursors.clear()
         await self.backend.close()
 
     def _check_running(self) -> None:
@@ -471,6 +477,7 @@ class Rooms:
         state = self._rooms.get(room)
         if state is None:
             state = self._rooms[room] = _Room(room, head.epoch, head.last)
+            self._cursors[room] = head.last
             self._changed.set()
             self.backend.wake()
         elif state.epoch != head.epoch:
@@ -489,6 +496,7 @@ class Rooms:
         if not state.members:
             # No wake-up: the reader drops the room from its next read, and ignores what it still reads.
             del self._rooms[member.room]
+            del self._cursors[member.room]
 
     # -- the reader ------------------------------------------------------------------------------
 
@@ -507,8 +515,7 @@ class Rooms:
                     await self._sync()
                     now = time.monotonic()
                     next_sync = now + self._sync_interval
-                cursors = {name: state.head for name, state in self._rooms.items()}
-                batches = await backend.read(cursors, min(READ_TIMEOUT, max(next_sync - now, 0.001)))
+                batches = await backend.read(dict(self._cursors), min(READ_TIMEOUT, max(next_sync - now, 0.001)))
             except BackendUnavailable as exc:
                 # Nothing is lost: the cursors stay where they are; after reconnecting, the epochs are
                 # checked and the reading resumes after the last dispatched offset of each room.
@@ -524,6 +531,7 @@ class Rooms:
                     for member in list(state.members):
                         member._fail(MemberEnded(f"the rooms reader failed: {exc!r}"))
                 self._rooms.clear()
+                self._cursors.clear()
                 continue
             backoff = BACKOFF_FIRST
             for name, entries in batches:
@@ -556,6 +564,8 @@ class Rooms:
             if member.epoch != epoch or lost:
                 member._fail(self._gone(state.name, member.pos, "the room's log lost messages or started over"))
         state.epoch, state.head = epoch, head
+        if self._rooms.get(state.name) is state:
+            self._cursors[state.name] = head
 
     def _dispatch(self, state: _Room, entries: Sequence[Entry]) -> None:
         room = state.name
@@ -570,6 +580,8 @@ class Rooms:
             for member in state.members:
                 if member.epoch == epoch:
                     member._push(event)
+        if self._rooms.get(room) is state:
+            self._cursors[room] = state.head
         self._check_detached(state, progress=False)
 
     def _check_detached(self, state: _Room, *, progress: bool) -> None:

@@ -8,19 +8,27 @@ Keys (the ``{room}`` hash tag keeps a room's keys in one cluster slot):
   last offset.
 - ``<prefix>:{<room>}:pub:<token>``: for 60 s after a publish, its result, so that a publish retried
   after a lost reply returns the first append's position instead of appending again.
-- ``<prefix>:index``: a stream, one entry per append (fields ``n``, a sequence number from the counter
-  ``<prefix>:index:n``, and ``r``, the room), trimmed to about ``INDEX_LENGTH`` entries: where to look.
+- ``<prefix>:index``: a stream, one entry per append, trimmed to about ``INDEX_LENGTH`` entries: one
+  field ``m``, ``n US room US epoch US offset [US text]`` (US: the byte 0x1f; ``n`` a sequence number
+  from the counter ``<prefix>:index:n``; the text only if at most ``INDEX_TEXT`` bytes). What it costs
+  Redis: the index is at most about ``INDEX_LENGTH`` entries of up to ``INDEX_TEXT`` bytes of copied
+  text (measured, MEMORY USAGE: 13 MB with 1 KB texts, 1.6 MB with 100-byte ones); the rooms' logs
+  hold far more (``history`` per room).
 
 Both ``log`` and ``meta`` expire ``retention`` seconds after the room's last message; this process
 refreshes that for rooms with local members, so a quiet room does not expire under them.
 
 Appends run one Lua script (as Centrifugo's ``broker_history_add_stream.lua``): the epoch (new, and the
 old stream deleted, if the hash is missing), the next offset, ``XADD`` at that offset, then the
-offset stored, the TTLs refreshed, the idempotency token set and the room added to the index, all
-atomically; appends issued at the same time share one pipeline. One reader
+offset stored, the TTLs refreshed, the idempotency token set and the entry added to the index, all
+atomically; appends issued at the same time run in one call of the script (up to ``APPEND_BATCH``),
+each with its own token and answer (an append Redis refuses fails alone: ``pcall``). One reader
 task per process blocks on the index alone (``XREAD BLOCK``: a cost that does not grow with the rooms
-joined), then reads the rooms the index named that have local members, from the last offset it
-dispatched; it reads every room when the index may have missed something (see ``read``).
+joined). An index entry that is the next message of a room with local members (its offset follows the
+last one dispatched, its epoch is the one last read from the room's log, its text is there) is
+delivered from the index: one read per wake-up, none per room. Every other room the index names is
+read from its log, from the last offset dispatched, and every room is when the index may have missed
+something (see ``read``): the index is a fast path, the logs are the truth.
 ``CLIENT UNBLOCK`` wakes it when rooms are joined. redis-py's PubSub is not used: it is at-most-once
 and resubscribes silently. Gaps are found from offsets and epochs, never assumed away.
 """
@@ -50,40 +58,69 @@ from ._errors import BackendUnavailable
 # redis-py before 5.3 needs a command name to hand out a connection; later ones warn if given one.
 _GET_CONNECTION_ARGS: tuple[str, ...] = ("XREAD",) if redis.VERSION < (5, 3) else ()
 READ_BATCH = 1000  # entries per room per XREAD
-INDEX_BATCH = 10_000  # index entries per read of the index by script
-WAKE_BATCH = 64  # index entries the blocking XREAD returns at most (more are read by script)
-INDEX_LENGTH = 100_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
-APPEND_BATCH = 500  # appends sent together in one pipeline at most
+INDEX_BATCH = 2_000  # index entries per read of the index by script (up to INDEX_TEXT bytes each)
+WAKE_BATCH = 32  # index entries the blocking XREAD returns at most (more are read by script)
+INDEX_LENGTH = 10_000  # index entries Redis keeps (about: MAXLEN ~); a reader further behind reads every room
+INDEX_TEXT = 1024  # bytes: a longer text is not copied into the index (the reader reads it from the log)
+APPEND_BATCH = 500  # appends sent together in one call of the append script at most
 TOKEN_TTL = 60  # seconds an idempotency token outlives its publish
 PUBLISH_ATTEMPTS = 3
 PUBLISH_BACKOFF = (0.05, 0.25)  # seconds before the 2nd and 3rd attempt
 READER_NAME = "fastware-rooms-reader"
 UNBLOCK_TRIES = 100  # x 5 ms: how long a wake-up keeps trying to reach a reader about to block
 
+# Every append of a batch, in one script: each atomic (the whole batch is), each with its own answer,
+# the position or the error Redis raised for it (pcall: one refused append does not stop the others).
+# KEYS: the index, its counter, then per append its room's meta and log and its token. ARGV: history,
+# TTL (ms, '0': none), token TTL (s), index length, longest text copied into the index (bytes), then
+# per append the text, a new epoch (used if the room has none) and the room.
 _APPEND = """
-local done = redis.call('GET', KEYS[3])
-if done then
-  local sep = string.find(done, ':', 1, true)
-  return {string.sub(done, 1, sep - 1), tonumber(string.sub(done, sep + 1))}
+local index, counter = KEYS[1], KEYS[2]
+local history, ttl, token_ttl, index_length = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local index_text = tonumber(ARGV[5])
+local function append(meta, log, token, text, new_epoch, room)
+  local done = redis.call('GET', token)
+  if done then
+    return done
+  end
+  local stored = redis.call('HMGET', meta, 'e', 'o')
+  local epoch, offset = stored[1], 0
+  if epoch then
+    offset = tonumber(stored[2]) + 1
+  else
+    epoch = new_epoch
+    offset = 1
+    redis.call('DEL', log)
+    redis.call('HSET', meta, 'e', epoch)
+  end
+  local o = string.format('%d', offset)
+  redis.call('XADD', log, 'MAXLEN', history, o .. '-0', 'e', epoch, 'd', text)
+  redis.call('HSET', meta, 'o', o)
+  local entry = string.format('%d', redis.call('INCR', counter)) .. '\\31' .. room .. '\\31' .. epoch .. '\\31' .. o
+  if #text <= index_text then
+    entry = entry .. '\\31' .. text
+  end
+  redis.call('XADD', index, 'MAXLEN', '~', index_length, '*', 'm', entry)
+  if ttl ~= '0' then
+    redis.call('PEXPIRE', meta, ttl)
+    redis.call('PEXPIRE', log, ttl)
+  end
+  done = epoch .. ':' .. o
+  redis.call('SET', token, done, 'EX', token_ttl)
+  return done
 end
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+local out = {}
+for i = 1, (#KEYS - 2) / 3 do
+  local ok, result = pcall(append, KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2], ARGV[3 * i + 3], ARGV[3 * i + 4], ARGV[3 * i + 5])
+  if ok then
+    out[i] = result
+  elseif type(result) == 'table' and result.err then
+    out[i] = result
+  else
+    out[i] = {err = 'ERR ' .. tostring(result)}
+  end
 end
-local offset = tonumber(redis.call('HGET', KEYS[1], 'o')) + 1
-local id = string.format('%d-0', offset)
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id, 'e', epoch, 'd', ARGV[1])
-redis.call('HSET', KEYS[1], 'o', offset)
-local n = redis.call('INCR', KEYS[5])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'n', n, 'r', ARGV[6])
-if ARGV[4] ~= '0' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
-end
-redis.call('SET', KEYS[3], epoch .. ':' .. string.format('%d', offset), 'EX', ARGV[5])
-return {epoch, offset}
+return out
 """
 
 _HEAD = """
@@ -116,24 +153,32 @@ local start = string.format('%d-0', tonumber(ARGV[1]) + 1)
 return {epoch, last, redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', ARGV[2])}
 """
 
-# The reader's two reads, as scripts so that Redis returns little to parse (redis-py's parser is Python):
-# the rooms the index names after an entry (each once), and the entries of some rooms as flat triples.
+# The reader's reads by script, so that Redis returns little to parse (redis-py's parser is Python): the
+# index entries after one, as one string (records separated by RS: an entry holding an RS, or one not
+# written by _APPEND, makes it a list, the latter as ''), and the entries of some rooms' logs.
 _MOVED = """
 local reply = redis.call('XREAD', 'COUNT', ARGV[2], 'STREAMS', KEYS[1], ARGV[1])
 if not reply then
   return {}
 end
 local items = reply[1][2]
-local out = {items[#items][1], tonumber(items[1][2][2]), tonumber(items[#items][2][2]), #items}
-local seen = {}
-for _, item in ipairs(items) do
-  local room = item[2][4]
-  if not seen[room] then
-    seen[room] = true
-    out[#out + 1] = room
+local packed, plain = {}, true
+for i, item in ipairs(items) do
+  local m = item[2][2]
+  if item[2][1] ~= 'm' or string.find(m, '\\30', 1, true) then
+    plain = false
+    break
   end
+  packed[i] = m
 end
-return out
+if plain then
+  return {items[#items][1], table.concat(packed, '\\30')}
+end
+local list = {}
+for i, item in ipairs(items) do
+  list[i] = item[2][1] == 'm' and item[2][2] or ''
+end
+return {items[#items][1], list}
 """
 
 _FETCH = """
@@ -185,8 +230,8 @@ def _new_epoch() -> str:
 
 class _Append(NamedTuple):
     room: str
-    keys: tuple[str, str, str, str, str]
-    args: tuple[str | int, ...]
+    keys: bytes  # its keys of the append script, packed (meta, log, token): the same on every attempt
+    args: bytes  # its arguments, packed (text, new epoch, room)
     future: asyncio.Future[tuple[str, int]]
 
 
@@ -207,10 +252,6 @@ def _bulk(data: bytes) -> bytes:
 _READ_BATCH_ARG = b"%d" % READ_BATCH
 _INDEX_BATCH_ARG = b"%d" % INDEX_BATCH
 _WAKE_BATCH_ARG = b"%d" % WAKE_BATCH
-
-
-def _arg(value: str | int) -> bytes:
-    return value.encode() if isinstance(value, str) else b"%d" % value
 
 
 def _pack(parts: list[bytes]) -> bytes:
@@ -263,6 +304,7 @@ class RedisBackend:
         self.history: int = history
         self.retention: float | None = retention
         self.prefix: str = prefix
+        self._prefix_bytes = prefix.encode()
         self.timeout: float = timeout
         self.max_connections: int = max_connections
         self._ttl_ms = "0" if retention is None else str(max(1, round(retention * 1000)))
@@ -276,10 +318,12 @@ class RedisBackend:
         self._index_n: int | None = None  # its sequence number, to notice entries trimmed unread
         self._busy = False  # the index had more entries than one XREAD returns
         self._expected: dict[str, int] = {}  # per room, the cursor the next read gets if nothing is left to fetch
+        self._epochs: dict[str, str] = {}  # per room, the epoch of the last entry read (for the index's texts)
         self._reading = False
         self._woken = False
         self._unblocker: asyncio.Task[None] | None = None
         self._appends: list[_Append] = []
+        self._append_parts: tuple[bytes, bytes, bytes] = (b"", b"", b"")
         self._appender: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -318,6 +362,12 @@ class RedisBackend:
         self._range_sha = hashlib.sha1(_RANGE.encode()).hexdigest()
         self._moved_sha = hashlib.sha1(_MOVED.encode()).hexdigest()
         self._fetch_sha = hashlib.sha1(_FETCH.encode()).hexdigest()
+        # The parts of the append command that do not depend on the rooms or the messages, packed once.
+        self._append_parts = (
+            _bulk(b"EVALSHA") + _bulk(self._append_sha.encode()),
+            _bulk(self._index_key.encode()) + _bulk(self._index_seq_key.encode()),
+            b"".join(_bulk(b"%d" % n) for n in (self.history, int(self._ttl_ms), TOKEN_TTL, INDEX_LENGTH, INDEX_TEXT)),
+        )
         try:
             await self._client.ping()
         except (RedisError, OSError) as exc:
@@ -376,16 +426,18 @@ class RedisBackend:
     # -- the protocol ----------------------------------------------------------------------------
 
     async def append(self, room: str, text: str) -> tuple[str, int]:
-        # Appends issued at the same time go to Redis together, in one pipeline (one write, one read
-        # instead of one round trip each); each keeps its own token, result and error.
-        meta, log = self._keys(room)
-        token = f"{self.prefix}:{{{room}}}:pub:{secrets.token_hex(8)}"
+        # Appends issued at the same time go to Redis together, in one call of the script (one write,
+        # one reply instead of one round trip each); each keeps its own token, result and error.
+        self.client  # noqa: B018 - raises if not open
+        name = room.encode()
+        keys = b"%s:{%s}:" % (self._prefix_bytes, name)
+        random = secrets.token_hex(14).encode()  # the token (16 digits) and a new epoch (12), if needed
         future: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
         self._appends.append(
             _Append(
                 room,
-                (meta, log, token, self._index_key, self._index_seq_key),
-                (text, _new_epoch(), self.history, self._ttl_ms, TOKEN_TTL, room, INDEX_LENGTH),
+                _bulk(keys + b"meta") + _bulk(keys + b"log") + _bulk(keys + b"pub:" + random[:16]),
+                _bulk(text.encode()) + _bulk(random[16:]) + _bulk(name),
                 future,
             )
         )
@@ -434,7 +486,8 @@ class RedisBackend:
                     # XADD or after everything, so nothing half-done is left, and nothing to retry.
                     _settle(item, exc=BackendUnavailable(f"Redis refused to append to room {item.room!r}: {reply}"))
                 else:
-                    _settle(item, result=(str(reply[0]), int(reply[1])))
+                    epoch, _, offset = reply.rpartition(":")
+                    _settle(item, result=(epoch, int(offset)))
             if retry:
                 try:
                     await self.client.script_load(_APPEND)
@@ -454,22 +507,34 @@ class RedisBackend:
             )
 
     async def _run_appends(self, items: list[_Append]) -> list[Any]:
-        """One pipeline of the append script, packed here (redis-py's packing and pipeline cost more
-        than the script itself); each item's reply, or the error Redis answered for it."""
+        """One call of the append script for all ``items``, packed here (redis-py's packing costs more
+        than the script itself, and one reply is parsed instead of one per item); each item's reply,
+        or the error Redis answered for it (for all of them if the script did not run)."""
         pool = self.client.connection_pool
         conn = await pool.get_connection(*_GET_CONNECTION_ARGS)  # type: ignore[no-untyped-call]
         try:
-            head = [b"EVALSHA", self._append_sha.encode(), b"5"]
+            front, index, limits = self._append_parts
+            n = len(items)
             await conn.send_packed_command(
-                b"".join(_pack([*head, *[_arg(part) for part in (*item.keys, *item.args)]]) for item in items),
+                b"".join(
+                    [
+                        b"*%d\r\n" % (10 + 6 * n),
+                        front,
+                        _bulk(b"%d" % (2 + 3 * n)),
+                        index,
+                        *[item.keys for item in items],
+                        limits,
+                        *[item.args for item in items],
+                    ]
+                ),
                 False,
             )
-            replies: list[Any] = []
-            for _ in items:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
+            try:
+                replies: list[Any] = await conn.read_response()
+            except ResponseError as exc:
+                replies = [exc] * n
+            if not isinstance(replies, list) or len(replies) != n:
+                raise ResponseError(f"unexpected answer of the append script: {replies!r}")
         except BaseException:
             # Replies unread (a lost connection, a timeout, cancelled): the connection is not reused.
             await conn.disconnect()
@@ -529,12 +594,15 @@ class RedisBackend:
         raise AssertionError("unreachable")
 
     async def read(self, cursors: Mapping[str, int], timeout: float) -> list[tuple[str, list[Entry]]]:
-        # Every append also adds "room r moved" to the prefix's index stream, in the same script. The
-        # reader waits on that one stream (a cost that does not grow with the rooms joined), then reads
-        # only the rooms that moved. Nothing depends on the index being complete: a room whose cursor
-        # is not the one this backend expects (joined, rejoined, reset), a gap in the index's sequence
-        # numbers (trimmed unread, counter reset), a new reader connection or an idle timeout make every
-        # such room (or every room) be read from its cursor, as without the index.
+        # Every append also adds an entry to the prefix's index stream, in the same script: a sequence
+        # number, the room, the epoch, the offset and (up to INDEX_TEXT bytes) the text. The reader waits
+        # on that one stream (a cost that does not grow with the rooms joined) and delivers an entry
+        # straight from it when it is the next one of a room with local members: its offset follows the
+        # room's cursor and its epoch is the one last read for the room. Any other room the index names
+        # is read from its log, from its cursor. Nothing depends on the index being complete: a room
+        # whose cursor is not the one this backend expects (joined, rejoined, reset), a gap in the
+        # index's sequence numbers (trimmed unread, counter reset), a new reader connection or an idle
+        # timeout make every such room (or every room) be read from its log, as without the index.
         if self._woken:
             self._woken = False
             return []
@@ -543,13 +611,15 @@ class RedisBackend:
             if self._index_at is None:
                 await self._index_restart(conn)
             expected = self._expected
-            moved = [] if cursors == expected else [r for r, at in cursors.items() if expected.get(r) != at]
-            self._expected = expected = dict(cursors)
-            if not moved:
+            batches: list[tuple[str, list[Entry]]] = []
+            if cursors != expected:
+                logs = [r for r, at in cursors.items() if expected.get(r) != at]
+                self._expected = expected = dict(cursors)
+            else:
                 # Busy (the last read of the index was a full batch): ask the script at once. Otherwise
                 # XREAD BLOCK returns the few new entries, or waits for the next.
-                found = await self._moved(conn, cursors) if self._busy else None
-                if found is None:  # nothing new in the index: wait for its next entry
+                records = await self._moved(conn) if self._busy else None
+                if records is None:  # nothing new in the index: wait for its next entry
                     if self._woken:  # woken before blocking: CLIENT UNBLOCK would find nothing to unblock
                         self._woken = False
                         return []
@@ -562,13 +632,14 @@ class RedisBackend:
                             self._index_at = None  # idle: check every room once (repairs anything missed)
                         return []
                     items = index[0][1]
-                    # A few entries (the usual wake-up) are read here; a full batch may have more behind.
+                    # A full batch may have more behind it: the next read asks the script at once.
                     self._busy = len(items) >= WAKE_BATCH
-                    found = await self._moved(conn, cursors) if self._busy else self._named(items, cursors)
-                moved = found or []
-            if not moved:
-                return []
-            reply: Any = await self._fetch(conn, moved, cursors)
+                    self._index_at = items[-1][0]
+                    records = [fields[1] if fields[0] == "m" else "" for _id, fields in items]
+                batches, logs = self._sort(records, cursors)
+            if not logs:
+                return batches
+            reply: Any = await self._fetch(conn, logs, cursors)
         except (RedisError, OSError) as exc:
             await self._drop_reader()
             raise BackendUnavailable(f"reading the rooms from Redis failed: {exc}") from exc
@@ -576,15 +647,68 @@ class RedisBackend:
             # Cancelled mid-command: the connection's state is unknown; never reuse it.
             await self._drop_reader()
             raise
-        batches = []
-        for room, got in zip(moved, reply, strict=True):
+        epochs = self._epochs
+        for room, got in zip(logs, reply, strict=True):
             if not got:
                 continue
             entries = _unpack(got)
             # A full batch may have more behind it: read the room again next time.
             expected[room] = entries[-1].offset if len(entries) < READ_BATCH else -1
+            epochs[room] = entries[-1].epoch
             batches.append((room, entries))
+        if len(epochs) > 2 * len(cursors) + 1000:  # rooms come and go: keep it bounded
+            self._epochs = {room: epoch for room, epoch in epochs.items() if room in cursors}
         return batches
+
+    def _sort(self, records: list[str], cursors: Mapping[str, int]) -> tuple[list[tuple[str, list[Entry]]], list[str]]:
+        """From new index entries (``n US room US epoch US offset [US text]``; '' for one not written
+        by _APPEND): the entries to deliver as they are, per room, and the rooms to read from their log.
+
+        An entry is delivered from the index only if it is the next one of its room (its offset follows
+        the cursor) in the epoch last read for the room, and holds its text; a room with any other entry
+        after its cursor is read from its log (which has every entry the index named, and maybe more).
+        """
+        n = self._index_n
+        complete = True
+        ready: dict[str, list[Entry]] = {}
+        logs: dict[str, None] = {}
+        expected = self._expected
+        epochs = self._epochs
+        for record in records:
+            parts = record.split("\x1f", 4)
+            try:
+                number, offset = int(parts[0]), int(parts[3])
+            except (ValueError, IndexError):  # not written by _APPEND (another version): anything may be missed
+                complete = False
+                continue
+            if n is not None and number != n + 1:
+                complete = False
+            n = number
+            room = parts[1]
+            at = cursors.get(room)
+            if at is None or room in logs:
+                continue  # no local members, or read from the log anyway
+            entries = ready.get(room)
+            if offset <= (entries[-1].offset if entries else at):
+                continue  # had already (read from the log before the index named it)
+            if (
+                len(parts) == 5
+                and offset == (entries[-1].offset if entries else at) + 1
+                and epochs.get(room) == parts[2]
+            ):
+                if entries is None:
+                    ready[room] = [Entry(offset, parts[2], parts[4])]
+                else:
+                    entries.append(Entry(offset, parts[2], parts[4]))
+            else:  # a gap, another epoch, a text left out: the log has it all
+                logs[room] = None
+                ready.pop(room, None)
+        self._index_n = n
+        if not complete:  # trimmed before this reader got to them, or the counter started over
+            return [], list(cursors)
+        for room, entries in ready.items():
+            expected[room] = entries[-1].offset
+        return list(ready.items()), list(logs)
 
     async def _command(self, conn: AbstractConnection, packed: bytes, blocking: float) -> Any:
         self._reading = True
@@ -605,11 +729,12 @@ class RedisBackend:
         """Start reading the index at its end, and read every room once (what came before)."""
         await conn.send_command("XREVRANGE", self._index_key, "+", "-", "COUNT", "1")
         last: Any = await conn.read_response(timeout=self.timeout)
+        self._index_at, self._index_n = "0-0", None
         if last:
             entry_id, fields = last[0]
-            self._index_at, self._index_n = entry_id, int(fields[1])
-        else:
-            self._index_at, self._index_n = "0-0", None
+            self._index_at = entry_id
+            if fields[0] == "m":
+                self._index_n = int(fields[1].partition("\x1f")[0])
         self._expected = {}
 
     def _pack_index(self, block_ms: int) -> bytes:
@@ -627,37 +752,19 @@ class RedisBackend:
             ]
         )
 
-    async def _moved(self, conn: AbstractConnection, cursors: Mapping[str, int]) -> list[str] | None:
-        """The rooms in ``cursors`` named by the index after ``_index_at`` (every room if entries were
-        missed); None if the index has nothing new."""
+    async def _moved(self, conn: AbstractConnection) -> list[str] | None:
+        """The index entries after ``_index_at`` (up to INDEX_BATCH); None if the index has nothing new."""
         assert self._index_at is not None
         args = [b"1", self._index_key.encode(), self._index_at.encode(), _INDEX_BATCH_ARG]
         reply: Any = await self._script(conn, _MOVED, self._moved_sha, args)
         if not reply:
             self._busy = False
             return None
-        last_id, first, last, count, *rooms = reply
-        complete = last - first == count - 1 and (self._index_n is None or first == self._index_n + 1)
-        self._index_at, self._index_n = last_id, last
-        if not complete:  # trimmed before this reader got to them, or the counter started over
-            return list(cursors)
-        return [room for room in rooms if room in cursors]
-
-    def _named(self, items: list[Any], cursors: Mapping[str, int]) -> list[str]:
-        """As the _MOVED script, from index entries read here: the rooms in ``cursors`` they name."""
-        n = self._index_n
-        complete = True
-        named: set[str] = set()
-        for _id, fields in items:
-            number = int(fields[1])
-            if n is not None and number != n + 1:
-                complete = False
-            n = number
-            named.add(fields[3])
-        self._index_at, self._index_n = items[-1][0], n
-        if not complete:  # trimmed before this reader got to them, or the counter started over
-            return list(cursors)
-        return [room for room in named if room in cursors]
+        last_id, got = reply
+        self._index_at = last_id
+        records: list[str] = got.split("\x1e") if isinstance(got, str) else got
+        self._busy = len(records) >= INDEX_BATCH
+        return records
 
     async def _fetch(self, conn: AbstractConnection, rooms: list[str], cursors: Mapping[str, int]) -> Any:
         keys = self._stream_keys

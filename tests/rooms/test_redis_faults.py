@@ -372,3 +372,34 @@ async def test_catching_up_after_the_reader_reconnects_does_not_end_waiting_memb
         await asyncio.wait_for(task, TIMEOUT)
         assert sorted(got) == list(range(200)) and len(got) == 200
         assert not m.ended
+
+
+async def test_an_append_redis_refuses_fails_alone_in_its_batch(fresh_redis: RedisServer) -> None:
+    """Publishes issued together run in one script call; one that Redis refuses (here its log key
+    holds a string) raises BackendUnavailable, not appended, and the others are appended once."""
+    async with admin(fresh_redis) as adm, Rooms(backend(fresh_redis)) as rooms:
+        await adm.hset("fastware:rooms:{bad}:meta", mapping={"e": "0123456789ab", "o": 0})
+        await adm.set("fastware:rooms:{bad}:log", "not a stream")
+        results = await asyncio.gather(
+            rooms.publish("a", 1), rooms.publish("bad", 2), rooms.publish("b", 3), return_exceptions=True
+        )
+        assert isinstance(results[1], BackendUnavailable), results
+        assert not results[1].maybe_appended
+        assert "WRONGTYPE" in str(results[1])
+        assert [str(r).rsplit("-", 1)[1] for r in (results[0], results[2])] == ["1", "1"]
+        assert await adm.hget("fastware:rooms:{bad}:meta", "o") == "0"
+        async with rooms.join("a", since=f"{str(results[0]).rsplit('-', 1)[0]}-0") as m:
+            assert [e.data for e in await take(m, 1)] == [1]
+        assert await adm.xlen("fastware:rooms:{a}:log") == 1
+        assert await adm.xlen("fastware:rooms:{b}:log") == 1
+
+
+async def test_publishes_after_redis_lost_its_scripts_are_appended_once(fresh_redis: RedisServer) -> None:
+    async with admin(fresh_redis) as adm, Rooms(backend(fresh_redis)) as rooms, rooms.join("r") as m:
+        await rooms.publish("r", 0)
+        await adm.script_flush()
+        await asyncio.gather(*(rooms.publish("r", i) for i in range(1, 6)))
+        got = await take(m, 6)
+        assert sorted(e.data for e in got) == list(range(6))
+        assert offsets(got) == list(range(1, 7))
+        assert await adm.xlen("fastware:rooms:{r}:log") == 6

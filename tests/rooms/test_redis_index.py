@@ -1,6 +1,7 @@
-"""The reader waits on one index stream ("room r moved") instead of naming every joined room in each
-XREAD. The index is a hint, never the source of data: a lost or missing index entry is repaired, and
-no message is lost or delivered twice because of it."""
+"""The reader waits on one index stream instead of naming every joined room in each XREAD, and
+delivers an index entry's text as it is only when it is the next entry of its room in the epoch last
+read. Otherwise the room's log is the source: a lost, missing, out-of-step or foreign index entry is
+repaired from the log, and no message is lost or delivered twice because of it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 import pytest
 import redis.asyncio as redis
 from redis_server import RedisServer
-from support_rooms import TIMEOUT, offsets, take
+from support_rooms import TIMEOUT, nothing_more, offsets, take
 
 from fastware.rooms import RedisBackend, Rooms, _redis
 from fastware.rooms import _core as core
@@ -158,5 +159,101 @@ async def test_texts_with_separator_characters_are_read_intact(fresh_redis: Redi
             assert [e.text for e in got[1:4]] == texts
             assert (got[0].data, got[4].data) == ("a\x1eb\x1fc", "last")  # (raw control characters: not JSON)
             assert offsets(got) == [1, 2, 3, 4, 5]
+    finally:
+        await adm.aclose()
+
+
+async def test_an_index_entry_after_a_gap_makes_the_room_be_read_from_its_log(
+    fresh_redis: RedisServer, no_idle_check: float, index_reader: str
+) -> None:
+    """The index names offset 3 while the reader is at 1 (offset 2 was appended without an index
+    entry): nothing is delivered from the index; the log gives 2 and 3, in order, at once."""
+    adm = admin(fresh_redis)
+    try:
+        async with (
+            Rooms(RedisBackend(fresh_redis.url, retention=None, prefix=PREFIX), check_interval=no_idle_check) as rooms,
+            rooms.join("r") as m,
+        ):
+            await rooms.publish("r", 1)
+            await take(m, 1)
+            await append_without_index(adm, "r", '"no index entry"')
+            await rooms.publish("r", 3)
+            got = await take(m, 2)
+            assert [e.data for e in got] == ["no index entry", 3]
+            assert offsets(got) == [2, 3]
+            await rooms.publish("r", 4)  # and the index delivers again
+            assert [(e.data, e.offset) for e in await take(m, 1)] == [(4, 4)]
+    finally:
+        await adm.aclose()
+
+
+async def test_an_index_entry_of_another_epoch_is_not_delivered(fresh_redis: RedisServer, no_idle_check: float) -> None:
+    """An index entry whose offset is the next one but whose epoch is not the room's: its text is not
+    delivered (the log, read instead, has no such entry); what the log has comes next, once."""
+    adm = admin(fresh_redis)
+    try:
+        async with (
+            Rooms(RedisBackend(fresh_redis.url, retention=None, prefix=PREFIX), check_interval=no_idle_check) as rooms,
+            rooms.join("r") as m,
+        ):
+            first = await rooms.publish("r", "first")
+            await take(m, 1)
+            n = int(await adm.get(f"{PREFIX}:index:n"))
+            await adm.set(f"{PREFIX}:index:n", n + 1)
+            forged = "\x1f".join([str(n + 1), "r", "0123456789ab", "2", '"forged"'])
+            await adm.xadd(f"{PREFIX}:index", {"m": forged})
+            await nothing_more(m)
+            await rooms.publish("r", "second")
+            (event,) = await take(m, 1)
+            assert (event.data, event.offset, event.pos.split("-")[0]) == ("second", 2, first.split("-")[0])
+    finally:
+        await adm.aclose()
+
+
+async def test_a_text_longer_than_the_index_keeps_is_read_from_the_log(
+    fresh_redis: RedisServer, index_reader: str
+) -> None:
+    """A text over INDEX_TEXT bytes is not copied into the index: the reader reads it from the log,
+    in its place among the others."""
+    adm = admin(fresh_redis)
+    try:
+        async with (
+            Rooms(RedisBackend(fresh_redis.url, retention=None, prefix=PREFIX)) as rooms,
+            rooms.join("r") as m,
+        ):
+            long = "é" * _redis.INDEX_TEXT  # twice as many bytes in UTF-8
+            for data in ["short", long, "short again"]:
+                await rooms.publish("r", data)
+            got = await take(m, 3)
+            assert [e.data for e in got] == ["short", long, "short again"]
+            assert offsets(got) == [1, 2, 3]
+            entries = await adm.xrange(f"{PREFIX}:index")
+            assert [len(fields["m"].split("\x1f")) for _id, fields in entries] == [5, 4, 5]
+    finally:
+        await adm.aclose()
+
+
+@pytest.mark.parametrize("kind", ["older version", "garbage"])
+async def test_index_entries_of_another_format_make_the_reader_read_every_room(
+    fresh_redis: RedisServer, no_idle_check: float, index_reader: str, kind: str
+) -> None:
+    """An entry not written by this version's append script (an older process during an upgrade, or
+    anything else): the reader cannot tell what it missed, so it reads every joined room from its log."""
+    adm = admin(fresh_redis)
+    try:
+        async with (
+            Rooms(RedisBackend(fresh_redis.url, retention=None, prefix=PREFIX), check_interval=no_idle_check) as rooms,
+            rooms.join("r") as m,
+        ):
+            await rooms.publish("r", 0)
+            await take(m, 1)
+            offset = await append_without_index(adm, "r", '"old writer"')
+            n = await adm.incr(f"{PREFIX}:index:n")
+            fields = {"n": n, "r": "r"} if kind == "older version" else {"m": f"{n}\x1fr\x1fnot an offset"}
+            await adm.xadd(f"{PREFIX}:index", fields)
+            (event,) = await take(m, 1)
+            assert (event.data, event.offset) == ("old writer", offset)
+            await rooms.publish("r", 2)
+            assert [(e.data, e.offset) for e in await take(m, 1)] == [(2, offset + 1)]
     finally:
         await adm.aclose()
