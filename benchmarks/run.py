@@ -70,8 +70,10 @@ def machine() -> dict[str, str]:
     }
 
 
-def targets(inproc: dict[str, Any], e2e: dict[str, Any], mem: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    """(target, measured, held) for each target of issue 6."""
+def targets(
+    inproc: dict[str, Any], e2e: dict[str, Any], mem: dict[str, Any], fan_out: dict[str, Any] | None = None
+) -> list[tuple[str, str, bool]]:
+    """(target, measured, held) for each target of issue 6, issue 14 (JSON) and issue 12 (rooms)."""
     ns = inproc["ns_per_message"]
     text_raw = inproc["rate_vs_raw"]["text"]["fastware"]
     text_star = inproc["rate_vs_starlette"]["text"]["fastware"]
@@ -107,7 +109,21 @@ def targets(inproc: dict[str, Any], e2e: dict[str, Any], mem: dict[str, Any]) ->
             f"{inproc['json_codecs']['typed_vs_validate']:.2f}× its rate",
             inproc["json_codecs"]["typed_vs_validate"] >= 1,
         ),
+        *_rooms_targets(fan_out),
     ]
+
+
+def _rooms_targets(fan_out: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
+    """Issue 12: fastware's delivered messages per second at least broadcaster's, in each scenario."""
+    rows = []
+    for title, by_lib in (fan_out or {}).get("medians", {}).items():
+        ours = by_lib.get("fastware", {}).get("delivered_per_second")
+        theirs = by_lib.get("broadcaster", {}).get("delivered_per_second")
+        if ours is None or not theirs:
+            continue
+        ratio = ours / theirs
+        rows.append((f"rooms, {title}: delivered msg/s ≥ broadcaster's", f"{ratio:.2f}×", ratio >= 1))
+    return rows
 
 
 def chart(inproc: dict[str, Any]) -> str:
@@ -181,8 +197,15 @@ def breakdown(inproc: dict[str, Any], e2e: dict[str, Any]) -> str:
     )
 
 
-def page(info: dict[str, str], inproc: dict[str, Any], e2e: dict[str, Any], mem: dict[str, Any], quick: bool) -> str:
-    held = targets(inproc, e2e, mem)
+def page(
+    info: dict[str, str],
+    inproc: dict[str, Any],
+    e2e: dict[str, Any],
+    mem: dict[str, Any],
+    quick: bool,
+    fan_out: dict[str, Any] | None = None,
+) -> str:
+    held = targets(inproc, e2e, mem, fan_out)
     target_rows = "\n".join(f"| {t} | {m} | {'held' if ok else '**missed**'} |" for t, m, ok in held)
     note = (
         "\n> **Quick run**: tiny counts that only prove the benchmarks work; the figures mean nothing.\n"
@@ -312,7 +335,7 @@ def main() -> None:
         fan_out, why = rooms.run_or_why(quick=args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "performance.md").write_text(
-        page(info, inproc, e2e, mem, args.quick) + rooms.page_section(fan_out, why)
+        page(info, inproc, e2e, mem, args.quick, fan_out) + rooms.page_section(fan_out, why)
     )
     (args.out / "performance.svg").write_text(chart(inproc))
     raw = {
@@ -324,7 +347,7 @@ def main() -> None:
         "rooms": fan_out,
     }
     (args.out / "performance.json").write_text(json.dumps(raw, indent=1) + "\n")
-    for target, measured, ok in targets(inproc, e2e, mem):
+    for target, measured, ok in targets(inproc, e2e, mem, fan_out):
         print(f"{'held  ' if ok else 'MISSED'}  {target}: {measured}")
     print(f"wrote performance.md, performance.svg and performance.json in {args.out}")
 
