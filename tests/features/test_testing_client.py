@@ -442,7 +442,10 @@ async def test_a_receive_loop_after_the_disconnect_does_not_starve_the_test() ->
         await receive()
         await send({"type": "websocket.accept"})
         await gone.wait()
-        for _ in range(100_000):  # bounded: a regression fails rather than hangs
+        # Bounded by time, not by a count a fast machine gets through within the client's 0.2 s: a
+        # regression (receive() never yielding) fails after 10 s rather than hangs.
+        deadline = asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline:
             await receive()
 
     async with connect(app, timeout=0.2) as client:
