@@ -689,17 +689,15 @@ class RedisBackend:
             if at is None or room in logs:
                 continue  # no local members, or read from the log anyway
             entries = ready.get(room)
-            if offset <= (entries[-1].offset if entries else at):
+            last = entries[-1].offset if entries else at
+            if offset <= last:
                 continue  # had already (read from the log before the index named it)
-            if (
-                len(parts) == 5
-                and offset == (entries[-1].offset if entries else at) + 1
-                and epochs.get(room) == parts[2]
-            ):
+            if len(parts) == 5 and offset == last + 1 and epochs.get(room) == parts[2]:
+                entry = Entry(offset, parts[2], parts[4])
                 if entries is None:
-                    ready[room] = [Entry(offset, parts[2], parts[4])]
+                    ready[room] = [entry]
                 else:
-                    entries.append(Entry(offset, parts[2], parts[4]))
+                    entries.append(entry)
             else:  # a gap, another epoch, a text left out: the log has it all
                 logs[room] = None
                 ready.pop(room, None)
